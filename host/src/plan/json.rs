@@ -1,0 +1,230 @@
+//! The JSON form of a plan's input (a diff with its context) and output (the
+//! validated actions), as read and printed by `conduit policy test`.
+//! docs/diff-json.md documents the format for policy authors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use crate::diff::classify;
+use crate::policy::{
+    Action, Change, Context, Entry, Kind, Operation, Setting, State, Volume, digest_from_bytes,
+};
+
+/// A diff as written by hand or by a tool: entries plus the context fields
+/// that are not options (options come from `--set`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffFile {
+    /// "Now", nanoseconds since the Unix epoch (default 0).
+    #[serde(default)]
+    pub now_ns: i64,
+    /// Default: true when no entry has a base.
+    pub first_run: Option<bool>,
+    pub source_volume: Option<VolumeJson>,
+    #[serde(default)]
+    pub local_bytes: u64,
+    pub entries: Vec<EntryJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeJson {
+    pub capacity: u64,
+    pub free: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryJson {
+    pub path: String,
+    pub source: Option<StateJson>,
+    /// Default: derived from `base` and `source`.
+    pub source_change: Option<ChangeJson>,
+    pub destination: Option<StateJson>,
+    /// Default: derived from `base` and `destination`.
+    pub destination_change: Option<ChangeJson>,
+    pub base: Option<StateJson>,
+    #[serde(default)]
+    pub accessed_ns: i64,
+    #[serde(default)]
+    pub pinned: bool,
+    #[serde(default)]
+    pub offloaded: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateJson {
+    #[serde(default = "default_kind")]
+    pub kind: KindJson,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub mtime_ns: i64,
+    pub mode: Option<u32>,
+    /// 64 hex digits, or any other text standing for content (hashed with
+    /// BLAKE3, so equal texts mean equal content). Default for files: unknown.
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KindJson {
+    File,
+    Directory,
+    Symlink,
+}
+
+fn default_kind() -> KindJson {
+    KindJson::File
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeJson {
+    Unchanged,
+    Created,
+    Modified,
+    Deleted,
+    TypeChanged,
+}
+
+impl DiffFile {
+    /// Parse and check the file; errors say which entry is wrong.
+    pub fn parse(text: &str) -> Result<DiffFile, String> {
+        let diff: DiffFile =
+            serde_json::from_str(text).map_err(|e| format!("not a valid diff: {e}"))?;
+        for (i, e) in diff.entries.iter().enumerate() {
+            crate::plan::check_relative_path(&e.path).map_err(|m| format!("entry {i}: {m}"))?;
+            if diff.entries[..i].iter().any(|o| o.path == e.path) {
+                return Err(format!("entry {i}: path {:?} appears twice", e.path));
+            }
+        }
+        Ok(diff)
+    }
+
+    /// The context and entries a policy receives.
+    pub fn into_input(self, conduit: &str, settings: Vec<Setting>) -> (Context, Vec<Entry>) {
+        let first_run = self
+            .first_run
+            .unwrap_or_else(|| self.entries.iter().all(|e| e.base.is_none()));
+        let context = Context {
+            conduit: conduit.to_string(),
+            now_ns: self.now_ns,
+            first_run,
+            settings,
+            source_volume: self.source_volume.map(|v| Volume {
+                capacity: v.capacity,
+                free: v.free,
+            }),
+            local_bytes: self.local_bytes,
+        };
+        let entries = self
+            .entries
+            .into_iter()
+            .map(EntryJson::into_entry)
+            .collect();
+        (context, entries)
+    }
+}
+
+impl EntryJson {
+    fn into_entry(self) -> Entry {
+        let base = self.base.map(StateJson::into_state);
+        let source = self.source.map(StateJson::into_state);
+        let destination = self.destination.map(StateJson::into_state);
+        let change = |given: Option<ChangeJson>, now: &Option<State>| {
+            given.map_or_else(
+                || classify(base.as_ref(), now.as_ref()),
+                ChangeJson::into_change,
+            )
+        };
+        Entry {
+            source_change: if self.offloaded && source.is_none() {
+                Change::Unchanged
+            } else {
+                change(self.source_change, &source)
+            },
+            destination_change: change(self.destination_change, &destination),
+            path: self.path,
+            source,
+            destination,
+            base,
+            accessed_ns: self.accessed_ns,
+            pinned: self.pinned,
+            offloaded: self.offloaded,
+        }
+    }
+}
+
+impl StateJson {
+    fn into_state(self) -> State {
+        let kind = match self.kind {
+            KindJson::File => Kind::File,
+            KindJson::Directory => Kind::Directory,
+            KindJson::Symlink => Kind::Symlink,
+        };
+        let default_mode = if kind == Kind::Directory {
+            0o755
+        } else {
+            0o644
+        };
+        State {
+            kind,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            mode: self.mode.unwrap_or(default_mode),
+            digest: self.digest.map(|d| digest_from_bytes(&parse_digest(&d))),
+        }
+    }
+}
+
+impl ChangeJson {
+    fn into_change(self) -> Change {
+        match self {
+            ChangeJson::Unchanged => Change::Unchanged,
+            ChangeJson::Created => Change::Created,
+            ChangeJson::Modified => Change::Modified,
+            ChangeJson::Deleted => Change::Deleted,
+            ChangeJson::TypeChanged => Change::TypeChanged,
+        }
+    }
+}
+
+/// 64 hex digits are a digest as is; any other text stands for content.
+fn parse_digest(text: &str) -> [u8; 32] {
+    let hex = |i: usize| u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok();
+    if text.len() == 64
+        && let Some(bytes) = (0..32).map(hex).collect::<Option<Vec<u8>>>()
+    {
+        return bytes.try_into().expect("32 bytes");
+    }
+    *blake3::hash(text.as_bytes()).as_bytes()
+}
+
+/// One validated action as JSON: `{"entry", "path", "action", …}`.
+pub fn action_json(entries: &[Entry], a: &Action) -> Json {
+    let path = &entries[a.entry as usize].path;
+    let mut out = json!({ "entry": a.entry, "path": path });
+    let fields = match &a.operation {
+        Operation::Copy(c) => {
+            json!({ "action": "copy", "from": c.from.name(), "to_path": c.to_path })
+        }
+        Operation::Delete(side) => json!({ "action": "delete", "side": side.name() }),
+        Operation::MoveToDestination(to) => {
+            json!({ "action": "move-to-destination", "to_path": to })
+        }
+        Operation::Rename(r) => {
+            json!({ "action": "rename", "side": r.side.name(), "to_path": r.to_path })
+        }
+        Operation::Evict => json!({ "action": "evict" }),
+        Operation::Hydrate => json!({ "action": "hydrate" }),
+        Operation::Accept => json!({ "action": "accept" }),
+        Operation::Conflict(reason) => json!({ "action": "conflict", "reason": reason }),
+        Operation::Skip(reason) => json!({ "action": "skip", "reason": reason }),
+    };
+    out.as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    out
+}

@@ -1,0 +1,301 @@
+//! Plan validation: the host's check of everything a policy returned, before
+//! anything touches the disk.
+//!
+//! A policy is untrusted. Its actions must name entries that exist, form one
+//! coherent change per entry, be consistent with each entry's state, and only
+//! ever write relative paths inside the root. A plan with any problem is
+//! rejected whole, with every problem listed.
+
+pub mod json;
+
+use std::collections::HashMap;
+
+use crate::policy::{Action, Digest, Entry, Kind, Operation, PolicyError, Side};
+
+/// A plan that passed validation: actions grouped by entry, in entry order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+}
+
+/// At most this many problems are listed; the count of the rest is given.
+const MAX_LISTED_PROBLEMS: usize = 20;
+
+/// Check `actions` against `entries`; on success, return them grouped by entry.
+pub fn validate(
+    policy: &str,
+    entries: &[Entry],
+    mut actions: Vec<Action>,
+) -> Result<Plan, PolicyError> {
+    let mut problems = Vec::new();
+    for a in &actions {
+        if a.entry as usize >= entries.len() {
+            problems.push(format!(
+                "an action names entry {} but there are only {} entries",
+                a.entry,
+                entries.len()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        // Stable: the order a policy gives within one entry is kept.
+        actions.sort_by_key(|a| a.entry);
+        for group in actions.chunk_by(|a, b| a.entry == b.entry) {
+            let entry = &entries[group[0].entry as usize];
+            check_entry(entry, group, &mut problems);
+        }
+        check_targets(entries, &actions, &mut problems);
+    }
+    if problems.is_empty() {
+        return Ok(Plan { actions });
+    }
+    let extra = problems.len().saturating_sub(MAX_LISTED_PROBLEMS);
+    problems.truncate(MAX_LISTED_PROBLEMS);
+    if extra > 0 {
+        problems.push(format!("… and {extra} more problems"));
+    }
+    Err(PolicyError::InvalidPlan {
+        policy: policy.to_string(),
+        problems,
+    })
+}
+
+/// A relative path a policy may name: `/`-separated, no empty, `.` or `..`
+/// components, not absolute, not inside Conduit's bookkeeping folder.
+pub fn check_relative_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("the path is empty".into());
+    }
+    if path.starts_with('/') {
+        return Err(format!(
+            "{path:?} is absolute; paths must be relative to the root"
+        ));
+    }
+    if path.contains('\0') {
+        return Err(format!("{path:?} contains a NUL byte"));
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return Err(format!("{path:?} has an empty component")),
+            "." | ".." => {
+                return Err(format!(
+                    "{path:?} contains `{component}`; paths may not leave or name their directory"
+                ));
+            }
+            _ => {}
+        }
+    }
+    if path.split('/').next() == Some(crate::BOOKKEEPING_DIR) {
+        return Err(format!(
+            "{path:?} is inside Conduit's own `{}` folder",
+            crate::BOOKKEEPING_DIR
+        ));
+    }
+    Ok(())
+}
+
+fn op_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Copy(_) => "copy",
+        Operation::Delete(_) => "delete",
+        Operation::MoveToDestination(_) => "move-to-destination",
+        Operation::Rename(_) => "rename",
+        Operation::Evict => "evict",
+        Operation::Hydrate => "hydrate",
+        Operation::Accept => "accept",
+        Operation::Conflict(_) => "conflict",
+        Operation::Skip(_) => "skip",
+    }
+}
+
+/// The actions of one entry: each consistent with the entry's state, and
+/// together one coherent change.
+fn check_entry(e: &Entry, group: &[Action], problems: &mut Vec<String>) {
+    let mut report = |msg: String| problems.push(format!("entry {:?}: {msg}", e.path));
+    for a in group {
+        if let Err(msg) = check_state(e, group, &a.operation) {
+            report(msg);
+        }
+    }
+    if group.len() == 1 {
+        return;
+    }
+    let names: Vec<&str> = group.iter().map(|a| op_name(&a.operation)).collect();
+    let contradictory = || format!("contradictory actions: {}", names.join(" + "));
+    let exclusive = group.iter().any(|a| {
+        matches!(
+            a.operation,
+            Operation::Accept
+                | Operation::Conflict(_)
+                | Operation::Skip(_)
+                | Operation::Delete(_)
+                | Operation::MoveToDestination(_)
+                | Operation::Hydrate
+        )
+    });
+    if exclusive {
+        report(contradictory());
+        return;
+    }
+    let count =
+        |pred: &dyn Fn(&Operation) -> bool| group.iter().filter(|a| pred(&a.operation)).count();
+    let settle_from = group.iter().find_map(|a| match &a.operation {
+        Operation::Copy(c) if c.to_path.is_none() => Some(c.from),
+        _ => None,
+    });
+    let copies_in_place = count(&|o| matches!(o, Operation::Copy(c) if c.to_path.is_none()));
+    let conflict_copies = count(&|o| matches!(o, Operation::Copy(c) if c.to_path.is_some()));
+    let evicts = count(&|o| matches!(o, Operation::Evict));
+    let renames_per_side = |side| count(&|o| matches!(o, Operation::Rename(r) if r.side == side));
+    let renamed_away = |side| renames_per_side(side) > 0;
+    let bad = copies_in_place > 1
+        || conflict_copies > 1
+        || evicts > 1
+        || renames_per_side(Side::Source) > 1
+        || renames_per_side(Side::Destination) > 1
+        // Evicting goes with nothing but storing the source copy first.
+        || (evicts == 1 && (group.len() > 2 || (group.len() == 2 && settle_from != Some(Side::Source))))
+        // Renaming a side's copy away and then copying it from there.
+        || settle_from.is_some_and(renamed_away);
+    if bad {
+        report(contradictory());
+    }
+}
+
+/// One action against the entry's state.
+fn check_state(e: &Entry, group: &[Action], op: &Operation) -> Result<(), String> {
+    let present = |side: Side| e.state(side).is_some();
+    let need = |side: Side, what: &str| {
+        if present(side) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} on the {}, where the entry does not exist",
+                side.name()
+            ))
+        }
+    };
+    match op {
+        Operation::Copy(c) => {
+            need(c.from, "copy from")?;
+            let state = e.state(c.from).expect("checked present");
+            if state.kind == Kind::File && state.digest.is_none() {
+                return Err(format!(
+                    "copy from the {}, whose file could not be read",
+                    c.from.name()
+                ));
+            }
+            if c.from == Side::Destination && e.offloaded && c.to_path.is_none() {
+                return Err("copy over an offloaded entry's source; use hydrate".into());
+            }
+            c.to_path.as_deref().map_or(Ok(()), check_target(e))
+        }
+        Operation::Delete(side) => need(*side, "delete"),
+        Operation::Rename(r) => {
+            need(r.side, "rename")?;
+            check_target(e)(&r.to_path)
+        }
+        Operation::MoveToDestination(to) => {
+            need(Side::Source, "move-to-destination from")?;
+            let kind = e.source.as_ref().expect("checked present").kind;
+            if kind == Kind::Directory {
+                return Err("move-to-destination of a directory; move its files instead".into());
+            }
+            to.as_deref().map_or(Ok(()), check_relative_path)
+        }
+        Operation::Evict => {
+            if e.source.as_ref().is_none_or(|s| s.kind != Kind::File) {
+                return Err("evict, but the source holds no file here".into());
+            }
+            if e.pinned {
+                return Err("evict of a pinned file".into());
+            }
+            let stored = e
+                .destination
+                .as_ref()
+                .zip(e.source.as_ref())
+                .is_some_and(|(b, a)| {
+                    b.kind == Kind::File && a.digest.is_some() && a.digest == b.digest
+                });
+            let copied_now = group
+                .iter()
+                .any(|a| matches!(&a.operation, Operation::Copy(c) if c.from == Side::Source && c.to_path.is_none()));
+            if stored || copied_now {
+                Ok(())
+            } else {
+                Err(
+                    "evict without a matching destination copy (copy it first in the same plan)"
+                        .into(),
+                )
+            }
+        }
+        Operation::Hydrate => {
+            if !e.offloaded {
+                return Err("hydrate of an entry that is not offloaded".into());
+            }
+            if present(Side::Source) {
+                return Err("hydrate over a file that exists in the source".into());
+            }
+            need(Side::Destination, "hydrate from")
+        }
+        Operation::Accept | Operation::Conflict(_) | Operation::Skip(_) => Ok(()),
+    }
+}
+
+fn check_target(e: &Entry) -> impl Fn(&str) -> Result<(), String> + '_ {
+    move |to: &str| {
+        check_relative_path(to)?;
+        if to == e.path {
+            return Err(format!("target {to:?} is the entry's own path"));
+        }
+        Ok(())
+    }
+}
+
+/// Across the whole plan: no two actions write the same path on the same
+/// side, and no new name lands on a path that already exists there. Moves
+/// of identical content may share a target (archive's dedupe).
+fn check_targets(entries: &[Entry], actions: &[Action], problems: &mut Vec<String>) {
+    let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let mut writers: HashMap<(&str, &str), (&str, Option<Digest>)> = HashMap::new();
+    for a in actions {
+        let e = &entries[a.entry as usize];
+        // (side written, path written, digest when identical content there is fine)
+        let (side, path, shareable) = match &a.operation {
+            Operation::Copy(c) => (
+                c.from.other(),
+                c.to_path.as_deref().unwrap_or(&e.path),
+                None,
+            ),
+            Operation::Rename(r) => (r.side, r.to_path.as_str(), None),
+            Operation::MoveToDestination(to) => {
+                let digest = e.source.as_ref().and_then(|s| s.digest);
+                (Side::Destination, to.as_deref().unwrap_or(&e.path), digest)
+            }
+            _ => continue,
+        };
+        if let Some((previous, digest)) = writers.insert((side.name(), path), (&e.path, shareable))
+            && (digest.is_none() || digest != shareable)
+        {
+            problems.push(format!(
+                "entries {previous:?} and {:?} both write {path:?} on the {}",
+                e.path,
+                side.name()
+            ));
+        }
+        if path == e.path {
+            continue;
+        }
+        let Some(existing) = by_path.get(path).and_then(|t| t.state(side)) else {
+            continue;
+        };
+        if shareable.is_none() || shareable != existing.digest {
+            problems.push(format!(
+                "entry {:?}: {} onto {path:?}, which already exists on the {}",
+                e.path,
+                op_name(&a.operation),
+                side.name()
+            ));
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The policy runtime: loads policy components, runs `plan` in a sandbox with
+//! explicit limits, and turns every way a policy can fail into a
+//! [`PolicyError`] a user can act on.
+//!
+//! A call is `plan(context, entries) -> actions`. Each call gets a fresh store
+//! (no state survives between runs), fuel and memory budgets that grow with
+//! the number of entries, and a wall-clock deadline as a backstop. What comes
+//! back is unvalidated: [`crate::plan`] checks it before anything acts on it.
+
+mod bindings;
+mod builtin;
+mod cache;
+pub mod options;
+mod sandbox;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use bindings::{
+    Action, CONTRACT, Change, Context, Digest, Entry, Info, Kind, Operation, OptionSpec,
+    OptionType, POLICY_INTERFACE, Rename, Scope, Setting, Side, State, Transfer, Value, Volume,
+    digest_from_bytes, digest_to_bytes,
+};
+pub use builtin::builtin_names;
+
+use bindings::PolicyComponentPre;
+use sandbox::Sandbox;
+
+/// Budgets for one `plan` call. The defaults scale with input size so that a
+/// large diff is never starved, while a runaway policy on a small diff is
+/// stopped within a second or two.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub base_fuel: u64,
+    pub fuel_per_entry: u64,
+    pub base_memory: usize,
+    pub memory_per_entry: usize,
+    pub base_deadline: Duration,
+    pub deadline_per_entry: Duration,
+    /// Bytes of stdout + stderr kept for the log; the rest is dropped.
+    pub max_output: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            base_fuel: 2_000_000_000,
+            fuel_per_entry: 100_000,
+            base_memory: 64 << 20,
+            memory_per_entry: 4 << 10,
+            base_deadline: Duration::from_secs(10),
+            deadline_per_entry: Duration::from_micros(100),
+            max_output: 64 << 10,
+        }
+    }
+}
+
+impl Limits {
+    fn fuel(&self, entries: usize) -> u64 {
+        self.base_fuel
+            .saturating_add(self.fuel_per_entry.saturating_mul(entries as u64))
+    }
+
+    fn memory(&self, entries: usize, path_bytes: usize) -> usize {
+        // 32-bit linear memory tops out at 4 GiB.
+        let wanted = self
+            .base_memory
+            .saturating_add(self.memory_per_entry.saturating_mul(entries))
+            .saturating_add(path_bytes.saturating_mul(4));
+        wanted.min(4 << 30)
+    }
+
+    fn deadline(&self, entries: usize) -> Duration {
+        self.base_deadline + self.deadline_per_entry * entries.min(u32::MAX as usize) as u32
+    }
+}
+
+/// Every way loading or running a policy can fail. Messages name the policy
+/// and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("unknown policy `{0}`: `conduit policy list` shows the available ones")]
+    Unknown(String),
+    #[error("cannot load policy `{policy}`: {reason}")]
+    Load { policy: String, reason: String },
+    #[error(
+        "policy `{policy}` imports `{import}`, which policies may not use: a policy decides from \
+         the diff alone and gets no filesystem, network or environment of its own"
+    )]
+    ForbiddenImport { policy: String, import: String },
+    #[error(
+        "policy `{policy}` does not implement the contract {expected}: {reason} (rebuild it \
+         against the `.wit` files this Conduit ships)"
+    )]
+    WrongContract {
+        policy: String,
+        expected: &'static str,
+        reason: String,
+    },
+    #[error("policy `{policy}` crashed: {message}")]
+    Trap { policy: String, message: String },
+    #[error(
+        "policy `{policy}` ran out of fuel after {fuel} instructions for {entries} entries \
+         (it probably loops forever); nothing was changed"
+    )]
+    OutOfFuel {
+        policy: String,
+        fuel: u64,
+        entries: usize,
+    },
+    #[error(
+        "policy `{policy}` tried to use more than {limit_mib} MiB of memory for {entries} \
+         entries; nothing was changed"
+    )]
+    OutOfMemory {
+        policy: String,
+        limit_mib: usize,
+        entries: usize,
+    },
+    #[error("policy `{policy}` overflowed its stack (recursion too deep); nothing was changed")]
+    StackOverflow { policy: String },
+    #[error("policy `{policy}` did not finish within {seconds:.1} s; nothing was changed")]
+    Deadline { policy: String, seconds: f64 },
+    #[error("policy `{policy}` refused to plan: {message}")]
+    Refused { policy: String, message: String },
+    #[error("policy `{policy}` returned an invalid plan; nothing was changed:\n  - {}", problems.join("\n  - "))]
+    InvalidPlan {
+        policy: String,
+        problems: Vec<String>,
+    },
+    #[error("invalid option for policy `{policy}`: {message}")]
+    Option { policy: String, message: String },
+}
+
+/// Compiles, caches and runs policy components. One per process is enough;
+/// it is cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<Sandbox>>,
+    cache_dir: Option<PathBuf>,
+    limits: Limits,
+}
+
+/// How often the engine's epoch advances; deadlines are counted in ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+impl Runtime {
+    /// A runtime whose compiled components are cached under `cache_dir` (none:
+    /// compile in memory on every load).
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            cache_dir,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Replace the per-call budgets (tests use small ones).
+    pub fn with_limits(mut self, limits: Limits) -> Runtime {
+        self.limits = limits;
+        self
+    }
+
+    /// Load a built-in policy by name.
+    pub fn builtin(&self, name: &str) -> Result<LoadedPolicy, PolicyError> {
+        let bytes =
+            builtin::component(name).ok_or_else(|| PolicyError::Unknown(name.to_string()))?;
+        self.load(name, bytes)
+    }
+
+    /// Load a policy component from a file; `label` names it in errors until
+    /// its own `describe()` is known.
+    pub fn load_file(&self, path: &Path) -> Result<LoadedPolicy, PolicyError> {
+        let label = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| PolicyError::Load {
+            policy: label.clone(),
+            reason: e.to_string(),
+        })?;
+        self.load(&label, &bytes)
+    }
+
+    /// Load a policy component from bytes: compile (or reuse the cache), check
+    /// its imports and exports, and ask it to `describe()` itself.
+    pub fn load(&self, label: &str, bytes: &[u8]) -> Result<LoadedPolicy, PolicyError> {
+        let digest = blake3::hash(bytes).to_hex().to_string();
+        let component = cache::compile(&self.engine, self.cache_dir.as_deref(), &digest, bytes)
+            .map_err(|e| PolicyError::Load {
+                policy: label.to_string(),
+                reason: format!("{e:#}"),
+            })?;
+        if let Some(import) = sandbox::check_imports(&self.engine, &component) {
+            return Err(PolicyError::ForbiddenImport {
+                policy: label.to_string(),
+                import,
+            });
+        }
+        let wrong_contract = |e: wasmtime::Error| PolicyError::WrongContract {
+            policy: label.to_string(),
+            expected: POLICY_INTERFACE,
+            reason: format!("{e:#}"),
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_contract)?;
+        let pre = PolicyComponentPre::new(instance_pre).map_err(wrong_contract)?;
+        let mut policy = LoadedPolicy {
+            runtime: self.clone(),
+            pre,
+            label: label.to_string(),
+            digest,
+            info: None,
+        };
+        policy.info = Some(policy.describe()?);
+        Ok(policy)
+    }
+}
+
+/// Advance the engine's epoch in the background for as long as the engine
+/// lives; a store's deadline is a number of ticks.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("conduit-policy-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn the policy deadline thread");
+}
+
+/// A compiled, checked policy component, ready to plan.
+#[derive(Clone)]
+pub struct LoadedPolicy {
+    runtime: Runtime,
+    pre: PolicyComponentPre<Sandbox>,
+    label: String,
+    digest: String,
+    info: Option<Info>,
+}
+
+impl LoadedPolicy {
+    /// What the policy said about itself at load time.
+    pub fn info(&self) -> &Info {
+        self.info.as_ref().expect("set by Runtime::load")
+    }
+
+    /// BLAKE3 of the component's bytes (hex).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The name to use in messages.
+    pub fn name(&self) -> &str {
+        self.info.as_ref().map_or(&self.label, |i| &i.name)
+    }
+
+    fn describe(&self) -> Result<Info, PolicyError> {
+        let info = self.call(0, 0, 0, |component, store| {
+            component.conduit_policy_policy().call_describe(store)
+        })?;
+        options::check_schema(&info).map_err(|message| PolicyError::Load {
+            policy: self.label.clone(),
+            reason: format!("its describe() is unusable: {message}"),
+        })?;
+        Ok(info)
+    }
+
+    /// Run `plan` in a fresh sandbox. The result is not yet validated.
+    pub fn plan(&self, context: &Context, entries: &[Entry]) -> Result<Vec<Action>, PolicyError> {
+        let path_bytes = entries.iter().map(|e| e.path.len()).sum();
+        let result = self.call(
+            context.now_ns,
+            entries.len(),
+            path_bytes,
+            |component, store| {
+                component
+                    .conduit_policy_policy()
+                    .call_plan(store, context, entries)
+            },
+        )?;
+        result.map_err(|message| PolicyError::Refused {
+            policy: self.name().to_string(),
+            message,
+        })
+    }
+
+    /// Instantiate in a fresh store with budgets for `entries`, run `f`, and
+    /// turn traps into typed errors. Captured output goes to the log.
+    fn call<R>(
+        &self,
+        now_ns: i64,
+        entries: usize,
+        path_bytes: usize,
+        f: impl FnOnce(&bindings::PolicyComponent, &mut Store<Sandbox>) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyError> {
+        let limits = &self.runtime.limits;
+        let (fuel, memory, deadline) = (
+            limits.fuel(entries),
+            limits.memory(entries, path_bytes),
+            limits.deadline(entries),
+        );
+        let mut store = Store::new(
+            &self.runtime.engine,
+            Sandbox::new(now_ns, memory, limits.max_output),
+        );
+        store.limiter(|s| &mut s.limits);
+        store.set_fuel(fuel).expect("fuel is enabled");
+        let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let started = std::time::Instant::now();
+        let outcome = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|component| f(&component, &mut store));
+        let (printed, dropped) = store.data().output.take();
+        if !printed.is_empty() {
+            tracing::info!(
+                policy = self.name(),
+                dropped_bytes = dropped,
+                "policy output:\n{printed}"
+            );
+        }
+        outcome.map_err(|error| {
+            let policy = self.name().to_string();
+            match error.downcast_ref::<Trap>() {
+                Some(Trap::OutOfFuel) => PolicyError::OutOfFuel {
+                    policy,
+                    fuel,
+                    entries,
+                },
+                Some(Trap::StackOverflow) => PolicyError::StackOverflow { policy },
+                Some(Trap::Interrupt) => PolicyError::Deadline {
+                    policy,
+                    seconds: started.elapsed().as_secs_f64(),
+                },
+                _ if store.data().limits.denied => PolicyError::OutOfMemory {
+                    policy,
+                    limit_mib: memory >> 20,
+                    entries,
+                },
+                _ => PolicyError::Trap {
+                    policy,
+                    message: format!("{error:#}"),
+                },
+            }
+        })
+    }
+}

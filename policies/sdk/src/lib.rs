@@ -1,0 +1,293 @@
+//! Write Conduit sync policies in Rust.
+//!
+//! A policy is a type implementing [`Policy`]: `describe` says what it is and
+//! which options it takes, `plan` turns the entries of a three-way diff into
+//! [`Action`]s. [`export_policy!`] turns it into a WebAssembly component when
+//! built for `wasm32-wasip2`; natively the same type is an ordinary Rust value,
+//! which is how policies are unit-tested and benchmarked.
+//!
+//! ```ignore
+//! struct NeverDelete;
+//! impl conduit_policy::Policy for NeverDelete {
+//!     fn describe() -> Info { /* … */ }
+//!     fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String> {
+//!         Ok(entries.iter().enumerate()
+//!             .filter(|(_, e)| e.source_change == Change::Created)
+//!             .map(|(i, _)| act::copy(i, Side::Source))
+//!             .collect())
+//!     }
+//! }
+//! conduit_policy::export_policy!(NeverDelete);
+//! ```
+
+mod time;
+
+/// The bindings generated from `wit/policy.wit`. Policies rarely need more
+/// than the re-exports at the crate root.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "policy-component",
+        pub_export_macro: true,
+        default_bindings_module: "conduit_policy::bindings",
+        additional_derives: [PartialEq],
+    });
+}
+
+pub use bindings::exports::conduit::policy::policy::{
+    Action, Change, Context, Digest, Entry, Info, Kind, Operation, OptionSpec, OptionType, Rename,
+    Scope, Setting, Side, State, Transfer, Value, Volume,
+};
+pub use time::{civil_from_unix, conflict_name};
+
+/// A sync policy: decides, never does.
+pub trait Policy {
+    /// Name, version, option schema and scope. Must not depend on input.
+    fn describe() -> Info;
+    /// Decide what to do with `entries`; actions name entries by index.
+    fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String>;
+}
+
+/// Export a [`Policy`] as the component's `conduit:policy/policy` interface.
+/// Expands to nothing useful on native targets, so invoke it under
+/// `#[cfg(target_arch = "wasm32")]`.
+#[macro_export]
+macro_rules! export_policy {
+    ($policy:ident) => {
+        impl $crate::bindings::exports::conduit::policy::policy::Guest for $policy {
+            fn describe() -> $crate::Info {
+                <$policy as $crate::Policy>::describe()
+            }
+            fn plan(
+                context: $crate::Context,
+                entries: ::std::vec::Vec<$crate::Entry>,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::Action>, ::std::string::String> {
+                <$policy as $crate::Policy>::plan(&context, &entries)
+            }
+        }
+        $crate::bindings::export!($policy with_types_in $crate::bindings);
+    };
+}
+
+impl Side {
+    /// The other root.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Source => Side::Destination,
+            Side::Destination => Side::Source,
+        }
+    }
+
+    /// `source` or `destination`, as used in conflict names and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        }
+    }
+}
+
+impl State {
+    /// True when both states hold the same content: same kind and, for files
+    /// and symlinks, equal known digests. Directories are equal by kind.
+    pub fn same_content(&self, other: &State) -> bool {
+        if self.kind != other.kind {
+            return false;
+        }
+        match self.kind {
+            Kind::Directory => true,
+            Kind::File | Kind::Symlink => self.digest.is_some() && self.digest == other.digest,
+        }
+    }
+}
+
+impl Entry {
+    /// The entry's state on `side`, if present.
+    pub fn state(&self, side: Side) -> Option<&State> {
+        match side {
+            Side::Source => self.source.as_ref(),
+            Side::Destination => self.destination.as_ref(),
+        }
+    }
+
+    /// How `side` changed since base.
+    pub fn change(&self, side: Side) -> Change {
+        match side {
+            Side::Source => self.source_change,
+            Side::Destination => self.destination_change,
+        }
+    }
+
+    /// True when both sides are present with the same content, or both absent.
+    pub fn sides_agree(&self) -> bool {
+        match (&self.source, &self.destination) {
+            (Some(a), Some(b)) => a.same_content(b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Typed access to the context's settings. The host has already checked every
+/// value against the declared type, so a getter returns `None` only for an
+/// option that is unset (declared without default) or of another type.
+pub trait Settings {
+    /// The raw value of an option.
+    fn setting(&self, name: &str) -> Option<&Value>;
+
+    fn flag(&self, name: &str) -> Option<bool> {
+        match self.setting(name)? {
+            Value::Flag(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn integer(&self, name: &str) -> Option<i64> {
+        match self.setting(name)? {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.setting(name)? {
+            Value::Text(s) | Value::Choice(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn size(&self, name: &str) -> Option<u64> {
+        match self.setting(name)? {
+            Value::Size(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A duration in seconds.
+    fn duration(&self, name: &str) -> Option<u64> {
+        match self.setting(name)? {
+            Value::Duration(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// A `size-or-percent` option resolved against a total (e.g. capacity).
+    fn bytes_of(&self, name: &str, total: u64) -> Option<u64> {
+        match self.setting(name)? {
+            Value::Size(n) => Some(*n),
+            Value::Percent(p) => Some((total as f64 * p.clamp(0.0, 100.0) / 100.0) as u64),
+            _ => None,
+        }
+    }
+}
+
+impl Settings for Context {
+    fn setting(&self, name: &str) -> Option<&Value> {
+        self.settings
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.value)
+    }
+}
+
+/// Builders for the common option specs, so `describe` reads as a table.
+pub mod spec {
+    use super::{OptionSpec, OptionType, Value};
+
+    fn spec(name: &str, kind: OptionType, default: Option<Value>, help: &str) -> OptionSpec {
+        OptionSpec {
+            name: name.to_string(),
+            type_: kind,
+            default,
+            help: help.to_string(),
+        }
+    }
+
+    pub fn flag(name: &str, default: bool, help: &str) -> OptionSpec {
+        spec(name, OptionType::Flag, Some(Value::Flag(default)), help)
+    }
+
+    pub fn choice(name: &str, choices: &[&str], default: &str, help: &str) -> OptionSpec {
+        let choices = choices.iter().map(|c| c.to_string()).collect();
+        let default = Some(Value::Choice(default.to_string()));
+        spec(name, OptionType::Choice(choices), default, help)
+    }
+
+    pub fn size(name: &str, default: Option<u64>, help: &str) -> OptionSpec {
+        spec(name, OptionType::Size, default.map(Value::Size), help)
+    }
+
+    pub fn duration(name: &str, default: Option<u64>, help: &str) -> OptionSpec {
+        spec(
+            name,
+            OptionType::Duration,
+            default.map(Value::Duration),
+            help,
+        )
+    }
+
+    pub fn size_or_percent(name: &str, default: Option<Value>, help: &str) -> OptionSpec {
+        spec(name, OptionType::SizeOrPercent, default, help)
+    }
+}
+
+/// Builders for actions, so a plan reads as a list of decisions.
+pub mod act {
+    use super::{Action, Operation, Rename, Side, Transfer};
+
+    fn action(entry: usize, operation: Operation) -> Action {
+        Action {
+            entry: entry as u32,
+            operation,
+        }
+    }
+
+    /// Copy entry `entry` from side `from` to the other side, same path.
+    pub fn copy(entry: usize, from: Side) -> Action {
+        action(
+            entry,
+            Operation::Copy(Transfer {
+                from,
+                to_path: None,
+            }),
+        )
+    }
+
+    /// Copy entry `entry` from side `from` to `to_path` on the other side.
+    pub fn copy_to(entry: usize, from: Side, to_path: String) -> Action {
+        let to_path = Some(to_path);
+        action(entry, Operation::Copy(Transfer { from, to_path }))
+    }
+
+    pub fn delete(entry: usize, side: Side) -> Action {
+        action(entry, Operation::Delete(side))
+    }
+
+    pub fn rename(entry: usize, side: Side, to_path: String) -> Action {
+        action(entry, Operation::Rename(Rename { side, to_path }))
+    }
+
+    pub fn move_to_destination(entry: usize, to_path: Option<String>) -> Action {
+        action(entry, Operation::MoveToDestination(to_path))
+    }
+
+    pub fn evict(entry: usize) -> Action {
+        action(entry, Operation::Evict)
+    }
+
+    pub fn hydrate(entry: usize) -> Action {
+        action(entry, Operation::Hydrate)
+    }
+
+    pub fn accept(entry: usize) -> Action {
+        action(entry, Operation::Accept)
+    }
+
+    pub fn conflict(entry: usize, reason: impl Into<String>) -> Action {
+        action(entry, Operation::Conflict(reason.into()))
+    }
+
+    pub fn skip(entry: usize, reason: impl Into<String>) -> Action {
+        action(entry, Operation::Skip(reason.into()))
+    }
+}

@@ -1,0 +1,93 @@
+//! Calendar arithmetic for names derived from time (conflict copies,
+//! `by-date` archive layout). Policies have no clock and no time zone: every
+//! instant comes from the host and is rendered in UTC.
+
+/// Split seconds since the Unix epoch into UTC
+/// `(year, month, day, hour, minute, second)`.
+///
+/// Howard Hinnant's days-to-civil algorithm; kept here rather than pulling a
+/// date crate into every component for one conversion.
+pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    (year, month, day, h as u32, m as u32, s as u32)
+}
+
+/// The name a conflicting version is kept under:
+/// `<stem>.conflict-<YYYYMMDD-HHMMSS>-<source|destination>[.<ext>]`, in the
+/// same directory as `path`.
+pub fn conflict_name(path: &str, now_ns: i64, side: crate::Side) -> String {
+    let (dir, name) = match path.rfind('/') {
+        Some(i) => path.split_at(i + 1),
+        None => ("", path),
+    };
+    // A leading dot starts a hidden name, not an extension.
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], Some(&name[i + 1..])),
+        _ => (name, None),
+    };
+    let (y, mo, d, h, mi, s) = civil_from_unix(now_ns.div_euclid(1_000_000_000));
+    let mut out = format!(
+        "{dir}{stem}.conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}",
+        side.name()
+    );
+    if let Some(ext) = ext {
+        out.push('.');
+        out.push_str(ext);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Side;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_unix(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(civil_from_unix(1_700_000_000), (2023, 11, 14, 22, 13, 20));
+        assert_eq!(civil_from_unix(-1), (1969, 12, 31, 23, 59, 59));
+    }
+
+    #[test]
+    fn conflict_names() {
+        let t = 1_700_000_000_000_000_000;
+        let cases = [
+            (
+                "a/report.pdf",
+                Side::Source,
+                "a/report.conflict-20231114-221320-source.pdf",
+            ),
+            (
+                "notes",
+                Side::Destination,
+                "notes.conflict-20231114-221320-destination",
+            ),
+            (
+                ".bashrc",
+                Side::Source,
+                ".bashrc.conflict-20231114-221320-source",
+            ),
+            (
+                "x/a.tar.gz",
+                Side::Source,
+                "x/a.tar.conflict-20231114-221320-source.gz",
+            ),
+        ];
+        for (path, side, want) in cases {
+            assert_eq!(conflict_name(path, t, side), want, "{path}");
+        }
+    }
+}

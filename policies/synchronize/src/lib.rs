@@ -1,0 +1,211 @@
+//! `synchronize`: two-way sync, a three-way merge of source and destination
+//! against base. One-sided changes propagate (deletes included), identical
+//! changes are accepted, and real conflicts are settled by the `conflict`
+//! option without ever losing a version.
+
+use std::collections::HashMap;
+
+use conduit_policy::{
+    Action, Change, Context, Digest, Entry, Info, Kind, Policy, Scope, Settings, Side, State, act,
+    conflict_name, spec,
+};
+
+pub struct Synchronize;
+
+const CONFLICT_RULES: &[&str] = &[
+    "keep-both",
+    "newer",
+    "older",
+    "source",
+    "destination",
+    "larger",
+    "manual",
+];
+
+impl Policy for Synchronize {
+    fn describe() -> Info {
+        Info {
+            name: "synchronize".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Two-way sync: changes on either side reach the other; conflicts keep both versions."
+                .into(),
+            options: vec![
+                spec::choice(
+                    "conflict",
+                    CONFLICT_RULES,
+                    "keep-both",
+                    "How to settle a path changed differently on both sides. keep-both: the newer \
+                     keeps the name, the other is kept beside it as <stem>.conflict-<time>-<side>.<ext>; \
+                     newer/older/larger/source/destination: that version wins; manual: leave both \
+                     untouched until `conduit resolve`. A losing version always goes to the trash.",
+                ),
+                spec::flag(
+                    "detect-renames",
+                    true,
+                    "Turn a delete plus a create of identical content into a rename on the other side.",
+                ),
+            ],
+            scope: Scope::Changes,
+        }
+    }
+
+    fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String> {
+        let rule = ctx.text("conflict").unwrap_or("keep-both");
+        let mut plan = Vec::with_capacity(entries.len());
+        let mut settled = vec![false; entries.len()];
+        if ctx.flag("detect-renames").unwrap_or(true) {
+            detect_renames(entries, &mut plan, &mut settled);
+        }
+        for (i, e) in entries.iter().enumerate() {
+            if !settled[i] {
+                merge(ctx, rule, i, e, &mut plan);
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// Decide one entry by the three-way rules.
+fn merge(ctx: &Context, rule: &str, i: usize, e: &Entry, plan: &mut Vec<Action>) {
+    if e.sides_agree() {
+        plan.push(act::accept(i));
+        return;
+    }
+    let (a, b) = (e.source.as_ref(), e.destination.as_ref());
+    for (side, state) in [(Side::Source, a), (Side::Destination, b)] {
+        if state.is_some_and(|s| s.kind == Kind::File && s.digest.is_none()) {
+            plan.push(act::skip(
+                i,
+                format!("the {} file could not be read", side.name()),
+            ));
+            return;
+        }
+    }
+    match (e.source_change, e.destination_change) {
+        (_, Change::Unchanged) => propagate(i, e, Side::Source, plan),
+        (Change::Unchanged, _) => propagate(i, e, Side::Destination, plan),
+        // Modified (or created) on one side, deleted on the other: the
+        // modification wins and is restored on the deleting side.
+        _ if a.is_none() => plan.push(act::copy(i, Side::Destination)),
+        _ if b.is_none() => plan.push(act::copy(i, Side::Source)),
+        _ => {
+            let (a, b) = (a.expect("present"), b.expect("present"));
+            resolve_conflict(ctx, rule, i, e, a, b, plan);
+        }
+    }
+}
+
+/// Only `from` changed: make the other side match it.
+fn propagate(i: usize, e: &Entry, from: Side, plan: &mut Vec<Action>) {
+    plan.push(match e.state(from) {
+        Some(_) => act::copy(i, from),
+        None => act::delete(i, from.other()),
+    });
+}
+
+fn resolve_conflict(
+    ctx: &Context,
+    rule: &str,
+    i: usize,
+    e: &Entry,
+    a: &State,
+    b: &State,
+    plan: &mut Vec<Action>,
+) {
+    let newer = if b.mtime_ns > a.mtime_ns {
+        Side::Destination
+    } else {
+        Side::Source
+    };
+    let file_vs_dir = (a.kind == Kind::Directory) != (b.kind == Kind::Directory);
+    let winner = match rule {
+        "manual" => {
+            let what = if file_vs_dir {
+                "a file on one side, a directory on the other"
+            } else {
+                "changed differently on both sides"
+            };
+            plan.push(act::conflict(i, what));
+            return;
+        }
+        // A file and a directory cannot overwrite each other: keep both.
+        _ if file_vs_dir => {
+            let file_side = if a.kind == Kind::Directory {
+                Side::Destination
+            } else {
+                Side::Source
+            };
+            keep_both(ctx, i, e, file_side.other(), plan);
+            return;
+        }
+        "keep-both" => {
+            keep_both(ctx, i, e, newer, plan);
+            return;
+        }
+        "older" => newer.other(),
+        "source" => Side::Source,
+        "destination" => Side::Destination,
+        "larger" if a.size != b.size => {
+            if b.size > a.size {
+                Side::Destination
+            } else {
+                Side::Source
+            }
+        }
+        _ => newer,
+    };
+    plan.push(act::copy(i, winner));
+}
+
+/// `winner` keeps the path on both sides; the loser's version is kept on both
+/// sides under a conflict name.
+fn keep_both(ctx: &Context, i: usize, e: &Entry, winner: Side, plan: &mut Vec<Action>) {
+    let loser = winner.other();
+    let aside = conflict_name(&e.path, ctx.now_ns, loser);
+    plan.push(act::copy_to(i, loser, aside.clone()));
+    plan.push(act::rename(i, loser, aside));
+    plan.push(act::copy(i, winner));
+}
+
+/// A path deleted on one side plus a path created with the same content on
+/// that side is a rename: rename on the other side instead of copy + delete.
+fn detect_renames(entries: &[Entry], plan: &mut Vec<Action>, settled: &mut [bool]) {
+    for side in [Side::Source, Side::Destination] {
+        let other = side.other();
+        let mut created: HashMap<Digest, Vec<usize>> = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            let fresh_on_side_only = e.change(side) == Change::Created && e.state(other).is_none();
+            if let (true, Some(s)) = (fresh_on_side_only, e.state(side))
+                && s.kind == Kind::File
+                && let Some(d) = s.digest
+            {
+                created.entry(d).or_default().push(i);
+            }
+        }
+        if created.is_empty() {
+            continue;
+        }
+        for (i, e) in entries.iter().enumerate() {
+            if settled[i]
+                || e.change(side) != Change::Deleted
+                || e.change(other) != Change::Unchanged
+            {
+                continue;
+            }
+            let Some(old) = e.state(other).filter(|s| s.kind == Kind::File) else {
+                continue;
+            };
+            let Some(targets) = old.digest.and_then(|d| created.get_mut(&d)) else {
+                continue;
+            };
+            if let Some(j) = targets.pop() {
+                plan.push(act::rename(i, other, entries[j].path.clone()));
+                settled[i] = true;
+                settled[j] = true;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+conduit_policy::export_policy!(Synchronize);

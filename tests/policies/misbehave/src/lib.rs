@@ -1,0 +1,84 @@
+//! A hostile policy for the sandbox tests. Each `mode` breaks one rule the
+//! host must enforce; the tests check that each ends in its own clear error.
+
+use conduit_policy::{Action, Context, Entry, Info, Policy, Scope, Settings, Side, act, spec};
+
+pub struct Misbehave;
+
+const MODES: &[&str] = &[
+    "behave",
+    "spin",
+    "memory-bomb",
+    "recurse",
+    "panic",
+    "refuse",
+    "out-of-range",
+    "rename-parent",
+    "rename-absolute",
+    "contradict",
+    "copy-missing",
+    "chatty",
+];
+
+impl Policy for Misbehave {
+    fn describe() -> Info {
+        Info {
+            name: "misbehave".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Breaks the sandbox rules on purpose (test fixture).".into(),
+            options: vec![spec::choice(
+                "mode",
+                MODES,
+                "behave",
+                "Which rule to break.",
+            )],
+            scope: Scope::Changes,
+        }
+    }
+
+    fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String> {
+        Ok(match ctx.text("mode").unwrap_or("behave") {
+            "spin" => loop {
+                std::hint::black_box(());
+            },
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recurse" => vec![act::skip(0, recurse(std::hint::black_box(1)).to_string())],
+            "panic" => panic!("the policy gave up"),
+            "refuse" => return Err("this diff makes no sense to me".into()),
+            "out-of-range" => vec![act::accept(entries.len() + 7)],
+            "rename-parent" => vec![act::rename(0, Side::Source, "../x".into())],
+            "rename-absolute" => vec![act::rename(0, Side::Source, "/etc/x".into())],
+            "contradict" => vec![act::copy(0, Side::Source), act::delete(0, Side::Source)],
+            "copy-missing" => vec![act::copy(0, Side::Destination)],
+            "chatty" => {
+                for n in 0..100_000 {
+                    println!("line {n} of a very talkative policy");
+                }
+                Vec::new()
+            }
+            _ => entries
+                .iter()
+                .enumerate()
+                .map(|(i, _)| act::accept(i))
+                .collect(),
+        })
+    }
+}
+
+/// Recurses until the stack runs out (the exit is never reached in practice).
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    let frame = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[7]
+}
+
+#[cfg(target_arch = "wasm32")]
+conduit_policy::export_policy!(Misbehave);

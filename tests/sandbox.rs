@@ -1,0 +1,223 @@
+//! Adversarial policies: each breaks one sandbox rule and must end in its own
+//! clear error, never a panic of the host and never a plan that acts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use conduit::policy::{Limits, LoadedPolicy, PolicyError, Runtime};
+
+fn misbehave() -> LoadedPolicy {
+    let path = env!("CONDUIT_FIXTURE_MISBEHAVE");
+    runtime().load_file(path.as_ref()).expect("fixture loads")
+}
+
+/// Run the fixture in `mode` on a one-entry diff.
+fn run(policy: &LoadedPolicy, mode: &str) -> Result<conduit::plan::Plan, PolicyError> {
+    let entries = vec![e("a.txt").src(file("v1")).build()];
+    let ctx = context(policy, &[("mode", mode)], &entries);
+    plan_with(policy, &ctx, &entries)
+}
+
+#[test]
+fn a_well_behaved_run_of_the_fixture_passes() {
+    let plan = run(&misbehave(), "behave").expect("plans");
+    assert_eq!(plan.actions.len(), 1);
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel_quickly() {
+    let started = Instant::now();
+    let err = run(&misbehave(), "spin").unwrap_err();
+    assert!(matches!(err, PolicyError::OutOfFuel { .. }), "{err}");
+    assert!(err.to_string().contains("ran out of fuel"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_deadline_backs_up_fuel() {
+    let limits = Limits {
+        base_fuel: u64::MAX / 2,
+        base_deadline: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let rt = Runtime::new(None).unwrap().with_limits(limits);
+    let policy = rt
+        .load_file(env!("CONDUIT_FIXTURE_MISBEHAVE").as_ref())
+        .unwrap();
+    let started = Instant::now();
+    let err = run(&policy, "spin").unwrap_err();
+    assert!(matches!(err, PolicyError::Deadline { .. }), "{err}");
+    assert!(err.to_string().contains("did not finish within"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_memory_bomb_is_out_of_memory() {
+    let err = run(&misbehave(), "memory-bomb").unwrap_err();
+    assert!(matches!(err, PolicyError::OutOfMemory { .. }), "{err}");
+    assert!(err.to_string().contains("MiB of memory"), "{err}");
+}
+
+#[test]
+fn deep_recursion_is_a_stack_overflow() {
+    let err = run(&misbehave(), "recurse").unwrap_err();
+    assert!(matches!(err, PolicyError::StackOverflow { .. }), "{err}");
+}
+
+#[test]
+fn a_panic_is_a_crash_with_the_policy_name() {
+    let err = run(&misbehave(), "panic").unwrap_err();
+    assert!(matches!(err, PolicyError::Trap { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with("policy `misbehave` crashed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_refusal_carries_the_policy_message() {
+    let err = run(&misbehave(), "refuse").unwrap_err();
+    assert!(
+        err.to_string().contains("this diff makes no sense to me"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_plans_are_rejected_with_the_reason() {
+    let cases = [
+        ("out-of-range", "names entry 8 but there are only 1 entries"),
+        ("rename-parent", "contains `..`"),
+        ("rename-absolute", "is absolute"),
+        ("contradict", "contradictory actions: copy + delete"),
+        (
+            "copy-missing",
+            "copy from on the destination, where the entry does not exist",
+        ),
+    ];
+    let policy = misbehave();
+    for (mode, expected) in cases {
+        let err = run(&policy, mode).unwrap_err();
+        assert!(
+            matches!(err, PolicyError::InvalidPlan { .. }),
+            "{mode}: {err}"
+        );
+        assert!(err.to_string().contains(expected), "{mode}: {err}");
+    }
+}
+
+#[test]
+fn a_chatty_policy_is_capped_not_failed() {
+    let plan = run(&misbehave(), "chatty").expect("output beyond the cap is dropped, not an error");
+    assert!(plan.actions.is_empty());
+}
+
+#[test]
+fn a_filesystem_import_is_refused_by_name() {
+    let wat = r#"(component (import "wasi:filesystem/types@0.2.0" (instance)))"#;
+    let err = runtime().load("snoop", wat.as_bytes()).unwrap_err();
+    assert!(matches!(err, PolicyError::ForbiddenImport { .. }), "{err}");
+    assert!(
+        err.to_string().contains("wasi:filesystem/types@0.2.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_network_import_is_refused_by_name() {
+    let wat = r#"(component (import "wasi:sockets/tcp@0.2.0" (instance)))"#;
+    let err = runtime().load("net", wat.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("wasi:sockets/tcp@0.2.0"), "{err}");
+}
+
+#[test]
+fn a_component_without_the_contract_is_refused() {
+    let err = runtime().load("empty", b"(component)").unwrap_err();
+    assert!(matches!(err, PolicyError::WrongContract { .. }), "{err}");
+    assert!(
+        err.to_string().contains("conduit:policy/policy@1.0.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupted_bytes_are_a_load_error() {
+    let mut bytes = std::fs::read(env!("CONDUIT_FIXTURE_MISBEHAVE")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes.truncate(middle);
+    let err = runtime().load("truncated", &bytes).unwrap_err();
+    assert!(matches!(err, PolicyError::Load { .. }), "{err}");
+}
+
+#[test]
+fn undeclared_options_and_wrong_types_are_refused_before_running() {
+    let policy = builtin("synchronize");
+    let set = |k: &str, v: &str| {
+        conduit::policy::options::resolve(policy.info(), &[(k.into(), v.into())])
+    };
+    let err = set("colour", "blue").unwrap_err();
+    assert!(
+        err.contains("has no option `colour`") && err.contains("conflict"),
+        "{err}"
+    );
+    let err = set("conflict", "coin-flip").unwrap_err();
+    assert!(err.contains("one of keep-both, newer"), "{err}");
+    let err = set("detect-renames", "maybe").unwrap_err();
+    assert!(err.contains("true or false"), "{err}");
+    let offload = builtin("offload");
+    let err =
+        conduit::policy::options::resolve(offload.info(), &[("min-free".into(), "150%".into())])
+            .unwrap_err();
+    assert!(err.contains("percentage"), "{err}");
+}
+
+#[test]
+fn compiled_components_are_cached_across_runtimes() {
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    Runtime::new(Some(cache.clone()))
+        .unwrap()
+        .builtin("replicate")
+        .unwrap();
+    let artifacts: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let before = std::fs::metadata(&artifacts[0])
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // A second "process" loads the artifact instead of compiling and rewriting it.
+    Runtime::new(Some(cache.clone()))
+        .unwrap()
+        .builtin("replicate")
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&artifacts[0])
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+
+    // A damaged artifact is rebuilt, not trusted.
+    std::fs::write(&artifacts[0], b"garbage").unwrap();
+    let policy = Runtime::new(Some(cache))
+        .unwrap()
+        .builtin("replicate")
+        .unwrap();
+    assert_eq!(policy.info().name, "replicate");
+    assert!(std::fs::metadata(&artifacts[0]).unwrap().len() > 1000);
+}
