@@ -75,6 +75,21 @@ fn deep_recursion_is_a_stack_overflow() {
 }
 
 #[test]
+fn deep_recursion_with_large_frames_is_a_memory_fault_in_one_line() {
+    let err = run(&misbehave(), "recurse-wide").unwrap_err();
+    assert!(matches!(err, PolicyError::Trap { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("out of bounds") && message.contains("recursion"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\n'),
+        "no wasm backtrace in the user's message: {message}"
+    );
+}
+
+#[test]
 fn a_panic_is_a_crash_with_the_policy_name() {
     let err = run(&misbehave(), "panic").unwrap_err();
     assert!(matches!(err, PolicyError::Trap { .. }), "{err}");

@@ -104,7 +104,7 @@ impl E {
     }
     /// Present with the same state on both sides and in base.
     pub fn synced(self, s: State) -> E {
-        self.base(s.clone()).src(s.clone()).dst(s)
+        self.base(s).src(s).dst(s)
     }
     pub fn accessed(mut self, ns: i64) -> E {
         self.entry.accessed_ns = ns;

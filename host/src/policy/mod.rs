@@ -257,6 +257,15 @@ pub struct LoadedPolicy {
     info: Option<Info>,
 }
 
+impl std::fmt::Debug for LoadedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPolicy")
+            .field("name", &self.name())
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
 impl LoadedPolicy {
     /// What the policy said about itself at load time.
     pub fn info(&self) -> &Info {
@@ -342,6 +351,7 @@ impl LoadedPolicy {
             );
         }
         outcome.map_err(|error| {
+            tracing::debug!(policy = self.name(), "policy call failed: {error:?}");
             let policy = self.name().to_string();
             match error.downcast_ref::<Trap>() {
                 Some(Trap::OutOfFuel) => PolicyError::OutOfFuel {
@@ -359,9 +369,19 @@ impl LoadedPolicy {
                     limit_mib: memory >> 20,
                     entries,
                 },
-                _ => PolicyError::Trap {
+                Some(Trap::MemoryOutOfBounds) => PolicyError::Trap {
                     policy,
-                    message: format!("{error:#}"),
+                    message: "it accessed memory out of bounds (deep recursion that exhausts \
+                              its stack ends this way too)"
+                        .into(),
+                },
+                Some(trap) => PolicyError::Trap {
+                    policy,
+                    message: trap.to_string(),
+                },
+                None => PolicyError::Trap {
+                    policy,
+                    message: error.root_cause().to_string(),
                 },
             }
         })

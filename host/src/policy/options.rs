@@ -233,7 +233,7 @@ fn render_size(n: u64) -> String {
         ("M", 1 << 20),
         ("K", 1 << 10),
     ] {
-        if n >= factor && n % factor == 0 {
+        if n >= factor && n.is_multiple_of(factor) {
             return format!("{}{unit}", n / factor);
         }
     }
@@ -242,7 +242,7 @@ fn render_size(n: u64) -> String {
 
 fn render_duration(s: u64) -> String {
     for (unit, factor) in [("w", 7 * 86_400u64), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s >= factor && s % factor == 0 {
+        if s >= factor && s.is_multiple_of(factor) {
             return format!("{}{unit}", s / factor);
         }
     }

@@ -10,6 +10,7 @@ const MODES: &[&str] = &[
     "spin",
     "memory-bomb",
     "recurse",
+    "recurse-wide",
     "panic",
     "refuse",
     "out-of-range",
@@ -49,6 +50,10 @@ impl Policy for Misbehave {
                 }
             }
             "recurse" => vec![act::skip(0, recurse(std::hint::black_box(1)).to_string())],
+            "recurse-wide" => vec![act::skip(
+                0,
+                recurse_wide(std::hint::black_box(1)).to_string(),
+            )],
             "panic" => panic!("the policy gave up"),
             "refuse" => return Err("this diff makes no sense to me".into()),
             "out-of-range" => vec![act::accept(entries.len() + 7)],
@@ -71,13 +76,23 @@ impl Policy for Misbehave {
     }
 }
 
-/// Recurses until the stack runs out (the exit is never reached in practice).
+/// Recurses until wasm's own call stack runs out (the exit is never reached
+/// in practice).
 fn recurse(depth: u64) -> u64 {
     if depth == u64::MAX {
         return 0;
     }
+    std::hint::black_box(recurse(depth + 1)) + depth
+}
+
+/// Recurses with large frames, which live on the in-memory stack: that stack
+/// runs out first and the policy faults on memory.
+fn recurse_wide(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
     let frame = std::hint::black_box([depth; 64]);
-    recurse(depth + 1) + frame[7]
+    recurse_wide(depth + 1) + frame[7]
 }
 
 #[cfg(target_arch = "wasm32")]
