@@ -1,0 +1,254 @@
+//! Plan a diff through the wasm component and through the same policy logic
+//! compiled natively, at 1k, 100k and 1M entries; print a Markdown table of
+//! median time and peak memory (DESIGN §8: wasm ≤ 2× native at 1M).
+//!
+//! `cargo bench -p conduit --bench plan`. Each case runs in a child process
+//! so that its peak RSS is its own.
+
+use std::process::Command;
+use std::time::Instant;
+
+use conduit::policy::{self as host, Runtime};
+use conduit_policy::{self as sdk, Policy};
+
+const SIZES: &[usize] = &[1_000, 100_000, 1_000_000];
+const POLICIES: &[&str] = &["replicate", "synchronize"];
+const RUNS: usize = 3;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--case") {
+        let (mode, policy, n) = (&args[i + 1], &args[i + 2], args[i + 3].parse().unwrap());
+        run_case(mode, policy, n);
+        return;
+    }
+    println!(
+        "| policy | entries | native | native incl. conversion | wasm | wasm / native | peak RSS native | peak RSS wasm |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for policy in POLICIES {
+        for &n in SIZES {
+            let native = child("native", policy, n);
+            let wasm = child("wasm", policy, n);
+            println!(
+                "| {policy} | {n} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} | {} MiB | {} MiB |",
+                native[0] * 1e3,
+                native[1] * 1e3,
+                wasm[0] * 1e3,
+                wasm[0] / native[0],
+                native[2] as u64 / 1024,
+                wasm[2] as u64 / 1024,
+            );
+        }
+    }
+}
+
+/// Run one case in a child process: [median seconds, median seconds including
+/// conversion between host and SDK types (native only), peak RSS KiB]. The
+/// wasm time covers everything a sync pays: lowering the entries, the policy,
+/// and lifting its actions.
+fn child(mode: &str, policy: &str, n: usize) -> Vec<f64> {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--case", mode, policy, &n.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
+fn run_case(mode: &str, policy: &str, n: usize) {
+    let (context, entries) = diff(n);
+    let mut times = Vec::new();
+    let mut with_conversion = Vec::new();
+    if mode == "wasm" {
+        let runtime = Runtime::new(None).unwrap();
+        let p = runtime.builtin(policy).unwrap();
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let actions = p.plan(&context, &entries).unwrap();
+            times.push(t.elapsed().as_secs_f64());
+            assert!(!actions.is_empty());
+        }
+        with_conversion = times.clone();
+    } else {
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let (ctx, sdk_entries) = to_sdk(&context, &entries);
+            let converted = Instant::now();
+            let actions = match policy {
+                "replicate" => conduit_policy_replicate::Replicate::plan(&ctx, &sdk_entries),
+                _ => conduit_policy_synchronize::Synchronize::plan(&ctx, &sdk_entries),
+            }
+            .unwrap();
+            times.push(converted.elapsed().as_secs_f64());
+            let back: Vec<host::Action> = actions.into_iter().map(action_to_host).collect();
+            with_conversion.push(t.elapsed().as_secs_f64());
+            assert!(!back.is_empty());
+        }
+    }
+    println!(
+        "{} {} {}",
+        median(times),
+        median(with_conversion),
+        peak_rss_kib()
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A mixed diff: a third modified on the source, a fifth created on the
+/// destination, deletes on either side, conflicts, and renames.
+fn diff(n: usize) -> (host::Context, Vec<host::Entry>) {
+    let state = |content: u64, mtime: i64| host::State {
+        kind: host::Kind::File,
+        size: 4096 + content % 1000,
+        mtime_ns: mtime,
+        mode: 0o644,
+        digest: Some((content, content ^ 0x5555, 7, 9)),
+    };
+    let entries = (0..n as u64)
+        .map(|i| {
+            let path = format!("projects/p{}/src/module{}/file{i}.rs", i % 97, i % 13);
+            let base = Some(state(i, 1));
+            let (source, destination) = match i % 10 {
+                0..=2 => (Some(state(i + n as u64, 2)), base),
+                3 | 4 => (base, Some(state(i + 2 * n as u64, 3))),
+                5 => (None, base),
+                6 => (base, None),
+                7 => (
+                    Some(state(i + 3 * n as u64, 4)),
+                    Some(state(i + 4 * n as u64, 5)),
+                ),
+                // a rename on the source: the old path is gone, content reappears at i+1
+                8 => (None, base),
+                _ => (Some(state(i - 1, 1)), None),
+            };
+            let base = if i % 10 == 9 { None } else { base };
+            host::Entry {
+                source_change: conduit::diff::classify(base.as_ref(), source.as_ref()),
+                destination_change: conduit::diff::classify(base.as_ref(), destination.as_ref()),
+                path,
+                source,
+                destination,
+                base,
+                accessed_ns: 0,
+                pinned: false,
+                offloaded: false,
+            }
+        })
+        .collect();
+    let context = host::Context {
+        conduit: "bench".into(),
+        now_ns: 1_700_000_000_000_000_000,
+        first_run: false,
+        settings: vec![],
+        source_volume: None,
+        local_bytes: 0,
+    };
+    (context, entries)
+}
+
+// The host's (wasmtime) and the SDK's (wit-bindgen) types are two bindings
+// of the same WIT records; a native embedding of a policy converts like this.
+
+fn to_sdk(ctx: &host::Context, entries: &[host::Entry]) -> (sdk::Context, Vec<sdk::Entry>) {
+    let ctx = sdk::Context {
+        conduit: ctx.conduit.clone(),
+        now_ns: ctx.now_ns,
+        first_run: ctx.first_run,
+        settings: vec![],
+        source_volume: None,
+        local_bytes: ctx.local_bytes,
+    };
+    let entries = entries
+        .iter()
+        .map(|e| sdk::Entry {
+            path: e.path.clone(),
+            source: e.source.map(state_to_sdk),
+            source_change: change_to_sdk(e.source_change),
+            destination: e.destination.map(state_to_sdk),
+            destination_change: change_to_sdk(e.destination_change),
+            base: e.base.map(state_to_sdk),
+            accessed_ns: e.accessed_ns,
+            pinned: e.pinned,
+            offloaded: e.offloaded,
+        })
+        .collect();
+    (ctx, entries)
+}
+
+fn state_to_sdk(s: host::State) -> sdk::State {
+    sdk::State {
+        kind: match s.kind {
+            host::Kind::File => sdk::Kind::File,
+            host::Kind::Directory => sdk::Kind::Directory,
+            host::Kind::Symlink => sdk::Kind::Symlink,
+        },
+        size: s.size,
+        mtime_ns: s.mtime_ns,
+        mode: s.mode,
+        digest: s.digest,
+    }
+}
+
+fn change_to_sdk(c: host::Change) -> sdk::Change {
+    match c {
+        host::Change::Unchanged => sdk::Change::Unchanged,
+        host::Change::Created => sdk::Change::Created,
+        host::Change::Modified => sdk::Change::Modified,
+        host::Change::Deleted => sdk::Change::Deleted,
+        host::Change::TypeChanged => sdk::Change::TypeChanged,
+    }
+}
+
+fn side_to_host(s: sdk::Side) -> host::Side {
+    match s {
+        sdk::Side::Source => host::Side::Source,
+        sdk::Side::Destination => host::Side::Destination,
+    }
+}
+
+fn action_to_host(a: sdk::Action) -> host::Action {
+    let operation = match a.operation {
+        sdk::Operation::Copy(t) => host::Operation::Copy(host::Transfer {
+            from: side_to_host(t.from),
+            to_path: t.to_path,
+        }),
+        sdk::Operation::Delete(s) => host::Operation::Delete(side_to_host(s)),
+        sdk::Operation::MoveToDestination(p) => host::Operation::MoveToDestination(p),
+        sdk::Operation::Rename(r) => host::Operation::Rename(host::Rename {
+            side: side_to_host(r.side),
+            to_path: r.to_path,
+        }),
+        sdk::Operation::Evict => host::Operation::Evict,
+        sdk::Operation::Hydrate => host::Operation::Hydrate,
+        sdk::Operation::Accept => host::Operation::Accept,
+        sdk::Operation::Conflict(r) => host::Operation::Conflict(r),
+        sdk::Operation::Skip(r) => host::Operation::Skip(r),
+    };
+    host::Action {
+        entry: a.entry,
+        operation,
+    }
+}
