@@ -1,14 +1,21 @@
 //! Conduit: file-content synchronization with sandboxed WebAssembly policies.
 //!
 //! The data path of one sync run, one module per stage:
-//! `scan` both roots → [`diff`] against base → [`policy`] (a wasm component
-//! decides) → [`plan`] (the host validates) → `exec` (commit-then-verify) →
-//! back to the index. [`cli`] is a thin layer over the library.
+//! [`scan`] both roots (into the [`index`]) → [`diff`] against base →
+//! [`policy`] (a wasm component decides) → [`plan`] (the host validates and
+//! applies the safety guards) → [`exec`] (commit-then-verify through a
+//! [`location`]) → back to the [`index`]. [`api`] is the embedding surface
+//! that drives it; [`cli`] is a thin layer over [`api`].
 
+pub mod api;
 pub mod cli;
 pub mod diff;
+pub mod exec;
+pub mod index;
+pub mod location;
 pub mod plan;
 pub mod policy;
+pub mod scan;
 
 /// The folder inside each root that holds Conduit's marker and trash. Always
 /// ignored by scans; no policy may name a path inside it.

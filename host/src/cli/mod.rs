@@ -1,17 +1,28 @@
 //! The `conduit` command line (DESIGN §7): parses arguments, calls the
-//! library, prints for people or as JSON, and maps outcomes to exit codes.
+//! library ([`crate::api`]), prints for people or as JSON, and maps outcomes
+//! to exit codes.
 
+mod conduit_cmd;
+mod demo;
 mod policy_cmd;
+mod sync_cmd;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use crate::api::Keep;
+use crate::policy::options;
 
 /// Exit codes of DESIGN §7.
 pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 1;
     pub const USAGE: i32 = 2;
+    /// Finished, but some actions failed.
+    pub const PARTIAL: i32 = 3;
+    /// Halted by a safety guard; nothing changed.
+    pub const HALTED: i32 = 4;
 }
 
 #[derive(Parser)]
@@ -30,9 +41,120 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a conduit between two existing folders.
+    Add {
+        name: String,
+        source: PathBuf,
+        destination: PathBuf,
+        /// replicate, synchronize, offload or archive (`conduit policy list`).
+        #[arg(long)]
+        policy: String,
+        /// A policy option, e.g. `--set conflict=newer` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = options::split_assignment)]
+        set: Vec<(String, String)>,
+        /// manual, instant, or an interval like 30s, 5m, 1h, 1d.
+        #[arg(long, default_value = "manual")]
+        cadence: String,
+        /// A gitignore-syntax rule applied to both roots (repeatable).
+        #[arg(long = "ignore", value_name = "GLOB")]
+        ignore: Vec<String>,
+    },
+    /// List conduits.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a conduit's settings.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change settings: policy options, or cadence, max-delete, trash-days.
+    Set {
+        name: String,
+        #[arg(value_name = "KEY=VALUE", value_parser = options::split_assignment, required = true)]
+        settings: Vec<(String, String)>,
+    },
+    /// Stop scheduled runs of a conduit.
+    Pause { name: String },
+    /// Restart scheduled runs of a conduit.
+    Resume { name: String },
+    /// Forget a conduit (its files and trash stay on disk).
+    Remove { name: String },
+    /// Run conduits now.
+    Sync {
+        /// Conduits to run (or --all).
+        names: Vec<String>,
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Plan and report; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run past the mass-delete and emptied-root guards.
+        #[arg(long)]
+        force: bool,
+        /// One JSON object per conduit on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where conduits stand: last run, conflicts, offloaded files.
+    Status {
+        name: Option<String>,
+        /// List the offloaded files.
+        #[arg(long, requires = "name")]
+        offloaded: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past runs of a conduit, newest first.
+    History {
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open conflicts.
+    Conflicts {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a conflict.
+    Resolve {
+        name: String,
+        path: String,
+        #[arg(long, value_enum)]
+        keep: Keep,
+    },
+    /// Bring back the newest trashed version of a path, on both sides.
+    Restore { name: String, path: String },
+    /// Re-hash both sides against the index.
+    Verify {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep matching files local (offload); offloaded ones come back next run.
+    Pin { name: String, glob: String },
+    /// Undo a pin.
+    Unpin { name: String, glob: String },
+    /// Bring offloaded files (or folders) back now, verified.
+    Hydrate {
+        name: String,
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
     /// List, inspect and try out sync policies.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// A walk through every policy on generated data, in a temporary folder.
+    Demo {
+        /// Keep the demo's folders here instead of a temporary folder.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Parse the process arguments, run the command, return the exit code.
@@ -55,12 +177,25 @@ pub fn run() -> i32 {
     let home = cli.home.unwrap_or_else(default_home);
     let outcome = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(&home, cmd),
+        Command::Demo { dir } => demo::run(dir),
+        Command::Sync {
+            names,
+            all,
+            dry_run,
+            force,
+            json,
+        } => sync_cmd::run(&home, names, all, dry_run, force, json),
+        other => conduit_cmd::run(&home, other),
     };
     match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            exit::ERROR
+            if e.downcast_ref::<crate::api::UsageError>().is_some() {
+                exit::USAGE
+            } else {
+                exit::ERROR
+            }
         }
     }
 }
@@ -70,4 +205,20 @@ fn default_home() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("conduit")
+}
+
+/// Bytes for people: `1.5 MiB`.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

@@ -1,6 +1,65 @@
-//! The three-way diff: how each side of a path changed since base.
+//! The three-way diff: how each side of a path changed since base, and the
+//! list of entries a policy is asked to decide. Pure functions of the three
+//! snapshots; no I/O.
 
-use crate::policy::{Change, State};
+use std::collections::{BTreeSet, HashMap};
+
+use crate::index::{BaseRecord, Record};
+use crate::policy::{Change, Entry, Scope, State};
+
+/// The entries a policy receives: every path of source ∪ destination ∪ base,
+/// in path order, classified against base. With [`Scope::Changes`], paths
+/// where neither side changed are left out. `pinned` says whether a path is
+/// pinned (offload).
+pub fn entries(
+    source: &HashMap<String, Record>,
+    destination: &HashMap<String, Record>,
+    base: &HashMap<String, BaseRecord>,
+    scope: Scope,
+    pinned: &dyn Fn(&str) -> bool,
+) -> Vec<Entry> {
+    let paths: BTreeSet<&String> = source
+        .keys()
+        .chain(destination.keys())
+        .chain(base.keys())
+        .collect();
+    let mut entries = Vec::with_capacity(paths.len());
+    for path in paths {
+        let a = source.get(path);
+        let b = destination.get(path);
+        let agreed = base.get(path);
+        let base_state = agreed.map(|r| r.state.clone());
+        let offloaded = agreed.is_some_and(|r| r.offloaded);
+        let source_state = a.map(Record::state);
+        let source_change = match (offloaded, &source_state) {
+            // An evicted file is not a deletion.
+            (true, None) => Change::Unchanged,
+            // A new file where an offloaded one was.
+            (true, Some(_)) => Change::Created,
+            _ => classify(base_state.as_ref(), source_state.as_ref()),
+        };
+        let destination_state = b.map(Record::state);
+        let destination_change = classify(base_state.as_ref(), destination_state.as_ref());
+        if scope == Scope::Changes
+            && source_change == Change::Unchanged
+            && destination_change == Change::Unchanged
+        {
+            continue;
+        }
+        entries.push(Entry {
+            path: path.clone(),
+            source: source_state,
+            source_change,
+            destination: destination_state,
+            destination_change,
+            base: base_state,
+            accessed_ns: a.map_or(0, |r| r.atime_ns),
+            pinned: pinned(path),
+            offloaded,
+        });
+    }
+    entries
+}
 
 /// Classify one side against base (DESIGN §2.3). Content equality is by
 /// digest for files and symlinks; directories are equal by kind.
@@ -24,6 +83,65 @@ pub fn classify(base: Option<&State>, now: Option<&State>) -> Change {
 mod tests {
     use super::*;
     use crate::policy::Kind;
+
+    fn rec(d: u64) -> Record {
+        Record {
+            kind: Kind::File,
+            size: 1,
+            mtime_ns: 0,
+            mode: 0o644,
+            inode: d,
+            digest: Some((d, 0, 0, 0)),
+            atime_ns: 7,
+        }
+    }
+
+    fn based(d: u64, offloaded: bool) -> BaseRecord {
+        BaseRecord {
+            state: rec(d).state(),
+            offloaded,
+        }
+    }
+
+    /// Each row: path states in source, destination, base (content id, 0 =
+    /// absent; base `-n` = offloaded with content n) -> whether the entry is
+    /// sent with scope `changes`, and its change classes.
+    #[test]
+    fn entries_table() {
+        use Change::*;
+        let rows: &[(u64, u64, i64, Option<(Change, Change)>)] = &[
+            (1, 1, 1, None),
+            (1, 0, 0, Some((Created, Unchanged))),
+            (0, 1, 0, Some((Unchanged, Created))),
+            (1, 1, 0, Some((Created, Created))),
+            (2, 1, 1, Some((Modified, Unchanged))),
+            (0, 1, 1, Some((Deleted, Unchanged))),
+            (0, 0, 1, Some((Deleted, Deleted))),
+            (0, 1, -1, None),
+            (0, 2, -1, Some((Unchanged, Modified))),
+            (3, 1, -1, Some((Created, Unchanged))),
+        ];
+        for (i, &(a, b, base, want)) in rows.iter().enumerate() {
+            let side = |d: u64| {
+                (d != 0)
+                    .then(|| ("p".to_string(), rec(d)))
+                    .into_iter()
+                    .collect::<HashMap<_, _>>()
+            };
+            let agreed: HashMap<_, _> = (base != 0)
+                .then(|| ("p".to_string(), based(base.unsigned_abs(), base < 0)))
+                .into_iter()
+                .collect();
+            let got = entries(&side(a), &side(b), &agreed, Scope::Changes, &|_| false);
+            let got = got.first().map(|e| (e.source_change, e.destination_change));
+            assert_eq!(got, want, "row {i}");
+            let all = entries(&side(a), &side(b), &agreed, Scope::Everything, &|p| {
+                p == "p"
+            });
+            assert_eq!(all.len(), 1, "row {i}: scope everything sends every path");
+            assert!(all[0].pinned && all[0].offloaded == (base < 0), "row {i}");
+        }
+    }
 
     fn st(kind: Kind, d: Option<u64>) -> State {
         State {

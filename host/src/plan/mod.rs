@@ -6,6 +6,7 @@
 //! ever write relative paths inside the root. A plan with any problem is
 //! rejected whole, with every problem listed.
 
+pub mod guards;
 pub mod json;
 
 use std::collections::HashMap;
@@ -92,6 +93,32 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// One action in words, for dry runs and logs: `copy a/b.txt source -> destination`.
+pub fn describe_action(entries: &[Entry], a: &Action) -> String {
+    let path = &entries[a.entry as usize].path;
+    match &a.operation {
+        Operation::Copy(c) => match &c.to_path {
+            Some(to) => format!(
+                "copy {path} {} -> {} as {to}",
+                c.from.name(),
+                c.from.other().name()
+            ),
+            None => format!("copy {path} {} -> {}", c.from.name(), c.from.other().name()),
+        },
+        Operation::Delete(side) => format!("delete {path} on the {}", side.name()),
+        Operation::MoveToDestination(to) => match to {
+            Some(to) => format!("move {path} -> destination as {to}"),
+            None => format!("move {path} -> destination"),
+        },
+        Operation::Rename(r) => format!("rename {path} -> {} on the {}", r.to_path, r.side.name()),
+        Operation::Evict => format!("evict {path}"),
+        Operation::Hydrate => format!("hydrate {path}"),
+        Operation::Accept => format!("accept {path}"),
+        Operation::Conflict(reason) => format!("conflict {path}: {reason}"),
+        Operation::Skip(reason) => format!("skip {path}: {reason}"),
+    }
 }
 
 fn op_name(op: &Operation) -> &'static str {

@@ -1,0 +1,250 @@
+//! Creating, changing and removing conduits.
+
+use std::path::{Path, PathBuf};
+
+use super::{Host, usage};
+use crate::index::Conduit;
+use crate::location::LocalRoot;
+use crate::policy::options;
+use crate::scan::Rules;
+
+/// What `add` needs; see [`NewConduit::new`] for the defaults.
+#[derive(Debug, Clone)]
+pub struct NewConduit {
+    pub name: String,
+    pub source: PathBuf,
+    pub destination: PathBuf,
+    pub policy: String,
+    /// Policy options, `key=value` as typed after `--set`.
+    pub options: Vec<(String, String)>,
+    /// `manual`, `instant`, or an interval such as `30s`, `5m`, `1h`, `1d`.
+    pub cadence: String,
+    /// Gitignore-syntax rules.
+    pub ignore: Vec<String>,
+}
+
+impl NewConduit {
+    /// A conduit with no options, manual cadence and no ignore rules.
+    pub fn new(
+        name: &str,
+        source: impl Into<PathBuf>,
+        destination: impl Into<PathBuf>,
+        policy: &str,
+    ) -> NewConduit {
+        NewConduit {
+            name: name.to_string(),
+            source: source.into(),
+            destination: destination.into(),
+            policy: policy.to_string(),
+            options: Vec::new(),
+            cadence: "manual".into(),
+            ignore: Vec::new(),
+        }
+    }
+}
+
+/// Settings of the host itself (not of the policy) that `set` accepts.
+const HOST_SETTINGS: &[(&str, &str)] = &[
+    (
+        "cadence",
+        "manual, instant, or an interval like 30s, 5m, 1h, 1d",
+    ),
+    (
+        "max-delete",
+        "the mass-delete guard: the largest share of a side one run may delete, e.g. 50%",
+    ),
+    ("trash-days", "days a trashed file is kept, e.g. 30"),
+];
+
+/// The default mass-delete threshold (DESIGN §5), in percent.
+pub const DEFAULT_MAX_DELETE_PCT: f64 = 50.0;
+const DEFAULT_TRASH_DAYS: u32 = 30;
+
+impl Host {
+    /// Create a conduit: check everything, then mark both roots.
+    pub fn add(&mut self, new: NewConduit) -> anyhow::Result<Conduit> {
+        check_name(&new.name)?;
+        if self.index.conduit(&new.name)?.is_some() {
+            return usage(format!(
+                "a conduit named `{}` already exists (`conduit show {}`); pick another name",
+                new.name, new.name
+            ));
+        }
+        let source = existing_dir(&new.source, "source")?;
+        let destination = existing_dir(&new.destination, "destination")?;
+        if source == destination {
+            return usage(format!(
+                "source and destination are the same folder ({})",
+                source.display()
+            ));
+        }
+        if destination.starts_with(&source) || source.starts_with(&destination) {
+            let (inner, outer) = if destination.starts_with(&source) {
+                (&destination, &source)
+            } else {
+                (&source, &destination)
+            };
+            return usage(format!(
+                "{} is inside {}: a conduit's roots may not be nested (the inner one would be \
+                 synced into itself); choose folders side by side",
+                inner.display(),
+                outer.display()
+            ));
+        }
+        let policy = self.runtime.builtin(&new.policy).map_err(|e| {
+            super::UsageError(format!(
+                "{e} (built-in policies: {})",
+                crate::policy::builtin_names()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        options::resolve(policy.info(), &new.options)
+            .map_err(|m| super::UsageError(format!("invalid option: {m}")))?;
+        check_cadence(&new.cadence)?;
+        Rules::check(&new.ignore).map_err(|e| super::UsageError(e.to_string()))?;
+
+        let source_marker = LocalRoot::new(&source).ensure_marker()?;
+        let destination_marker = LocalRoot::new(&destination).ensure_marker()?;
+        self.index.add_conduit(&Conduit {
+            id: 0,
+            name: new.name,
+            source,
+            destination,
+            source_marker,
+            destination_marker,
+            policy: new.policy,
+            policy_digest: policy.digest().to_string(),
+            options: new.options,
+            cadence: new.cadence,
+            ignore: new.ignore,
+            enabled: true,
+            max_delete_pct: DEFAULT_MAX_DELETE_PCT,
+            trash_days: DEFAULT_TRASH_DAYS,
+        })
+    }
+
+    /// Change settings: host settings (`cadence`, `max-delete`,
+    /// `trash-days`) or the policy's options. All are checked before any is
+    /// saved.
+    pub fn set(&mut self, name: &str, settings: &[(String, String)]) -> anyhow::Result<Conduit> {
+        let mut c = self.conduit(name)?;
+        let mut policy_options = c.options.clone();
+        for (key, value) in settings {
+            match key.as_str() {
+                "cadence" => {
+                    check_cadence(value)?;
+                    c.cadence = value.clone();
+                }
+                "max-delete" => {
+                    let pct: f64 = value.trim_end_matches('%').parse().map_err(|_| {
+                        super::UsageError(format!(
+                            "max-delete must be a percentage like 50%, not {value:?}"
+                        ))
+                    })?;
+                    if !(0.0..=100.0).contains(&pct) {
+                        return usage(format!(
+                            "max-delete must be between 0% and 100%, not {value}"
+                        ));
+                    }
+                    c.max_delete_pct = pct;
+                }
+                "trash-days" => {
+                    c.trash_days = value.parse().map_err(|_| {
+                        super::UsageError(format!(
+                            "trash-days must be a whole number of days, not {value:?}"
+                        ))
+                    })?;
+                }
+                _ => {
+                    policy_options.retain(|(k, _)| k != key);
+                    policy_options.push((key.clone(), value.clone()));
+                }
+            }
+        }
+        let policy = self.policy(&c)?;
+        options::resolve(policy.info(), &policy_options).map_err(|m| {
+            let host: Vec<String> = HOST_SETTINGS
+                .iter()
+                .map(|(k, help)| format!("{k} ({help})"))
+                .collect();
+            super::UsageError(format!(
+                "invalid setting: {m}; host settings: {}",
+                host.join("; ")
+            ))
+        })?;
+        c.options = policy_options;
+        self.index.update_conduit(&c)?;
+        Ok(c)
+    }
+
+    /// Stop (`false`) or restart (`true`) scheduled runs of a conduit.
+    pub fn set_enabled(&mut self, name: &str, enabled: bool) -> anyhow::Result<Conduit> {
+        let mut c = self.conduit(name)?;
+        c.enabled = enabled;
+        self.index.update_conduit(&c)?;
+        Ok(c)
+    }
+
+    /// Forget a conduit. Its files, trash and root markers stay on disk.
+    pub fn remove(&mut self, name: &str) -> anyhow::Result<Conduit> {
+        let c = self.conduit(name)?;
+        self.index.remove_conduit(c.id)?;
+        Ok(c)
+    }
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        usage(format!(
+            "{name:?} is not a usable conduit name: use up to 64 letters, digits, `-`, `_` or `.`"
+        ))
+    }
+}
+
+/// An existing folder, made absolute and free of symlinks.
+fn existing_dir(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
+    match std::fs::canonicalize(path) {
+        Ok(p) if p.is_dir() => Ok(p),
+        Ok(p) => usage(format!("the {what} {} is not a folder", p.display())),
+        Err(e) => usage(format!(
+            "the {what} {} cannot be used: {e} (create the folder first, or check the path)",
+            path.display()
+        )),
+    }
+}
+
+/// `manual`, `instant`, or a positive number followed by s, m, h or d.
+pub fn parse_cadence(text: &str) -> Option<Option<std::time::Duration>> {
+    match text {
+        "manual" | "instant" => Some(None),
+        _ => {
+            let unit = match text.chars().last()? {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => return None,
+            };
+            let n: u64 = text[..text.len() - 1].parse().ok().filter(|n| *n > 0)?;
+            Some(Some(std::time::Duration::from_secs(n * unit)))
+        }
+    }
+}
+
+fn check_cadence(text: &str) -> anyhow::Result<()> {
+    match parse_cadence(text) {
+        Some(_) => Ok(()),
+        None => usage(format!(
+            "cadence {text:?} is not valid: use manual, instant, or an interval like 30s, 5m, 1h, 1d"
+        )),
+    }
+}

@@ -1,0 +1,153 @@
+//! The embedding API: everything the `conduit` command does, as a library.
+//!
+//! ```no_run
+//! use conduit::api::{Host, NewConduit, SyncOptions};
+//! # fn main() -> anyhow::Result<()> {
+//! let mut host = Host::open("/tmp/conduit-home".as_ref())?;
+//! host.add(NewConduit::new("photos", "/data/photos", "/backup/photos", "replicate"))?;
+//! let report = host.sync("photos", &SyncOptions::default(), &|event| eprintln!("{event:?}"))?;
+//! assert!(report.halted.is_none());
+//! # Ok(()) }
+//! ```
+//!
+//! A [`Host`] owns one home folder: the index database, the compiled-policy
+//! cache and the per-conduit run locks. Runs of different conduits may
+//! proceed in different processes at once; two runs of one conduit may not.
+
+mod conduits;
+mod repair;
+mod sync;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use conduits::NewConduit;
+pub use repair::{Keep, VerifyReport};
+pub use sync::{Event, SyncOptions};
+
+use crate::exec::Counts;
+use crate::index::{Conduit, Index};
+use crate::policy::{LoadedPolicy, Runtime};
+
+/// A mistake in what the caller asked for (a bad name, path or option): the
+/// CLI maps it to exit code 2. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Shorthand for refusing a request with a [`UsageError`].
+fn usage<T>(message: impl Into<String>) -> anyhow::Result<T> {
+    Err(UsageError(message.into()).into())
+}
+
+/// The result of one sync run of one conduit: what `sync --json` prints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub conduit: String,
+    /// The run's number in the conduit's history (0 when halted before it began).
+    pub generation: i64,
+    pub dry_run: bool,
+    /// Why a safety guard stopped the run; nothing was changed on disk.
+    pub halted: Option<String>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Paths the scan could not read (they block deletes for the run).
+    pub scan_errors: Vec<String>,
+    /// Names that are not valid UTF-8: not synced, shown lossily.
+    pub unsupported_names: Vec<String>,
+    /// Failed and skipped actions, one line each.
+    pub problems: Vec<String>,
+    /// Dry runs: the plan, one line per action.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub plan: Vec<String>,
+    pub duration_ms: u64,
+}
+
+/// A home folder opened for use.
+pub struct Host {
+    home: PathBuf,
+    index: Index,
+    runtime: Runtime,
+}
+
+impl Host {
+    /// Open (creating if needed) the home at `home`.
+    pub fn open(home: &Path) -> anyhow::Result<Host> {
+        let index = Index::open(&home.join("index.sqlite"))?;
+        let runtime = Runtime::new(Some(home.join("cache").join("policies")))?;
+        Ok(Host {
+            home: home.to_path_buf(),
+            index,
+            runtime,
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The policy runtime (to load and inspect policies).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// All conduits, by name.
+    pub fn conduits(&self) -> anyhow::Result<Vec<Conduit>> {
+        self.index.conduits()
+    }
+
+    /// One conduit by name, or an error that lists the known ones.
+    pub fn conduit(&self, name: &str) -> anyhow::Result<Conduit> {
+        if let Some(c) = self.index.conduit(name)? {
+            return Ok(c);
+        }
+        let known: Vec<String> = self.index.conduits()?.into_iter().map(|c| c.name).collect();
+        usage(if known.is_empty() {
+            format!("no conduit named `{name}`: there are none yet (create one with `conduit add`)")
+        } else {
+            format!(
+                "no conduit named `{name}`; known conduits: {}",
+                known.join(", ")
+            )
+        })
+    }
+
+    /// The policy a conduit uses.
+    fn policy(&self, c: &Conduit) -> anyhow::Result<LoadedPolicy> {
+        Ok(self.runtime.builtin(&c.policy)?)
+    }
+
+    /// The conduit's recent runs, newest first.
+    pub fn history(&self, name: &str, limit: usize) -> anyhow::Result<Vec<SyncReport>> {
+        let c = self.conduit(name)?;
+        self.index
+            .generations(c.id, limit)?
+            .into_iter()
+            .map(|g| {
+                let mut report: SyncReport = match &g.report {
+                    Some(json) => serde_json::from_str(json)?,
+                    None => SyncReport {
+                        conduit: c.name.clone(),
+                        halted: Some("interrupted: the run did not finish (crash or kill); the next run redoes its work".into()),
+                        ..SyncReport::default()
+                    },
+                };
+                report.generation = g.id;
+                report.dry_run = g.dry_run;
+                Ok(report)
+            })
+            .collect()
+    }
+
+    /// Open conflicts of a conduit: (path, reason).
+    pub fn conflicts(&self, name: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let c = self.conduit(name)?;
+        Ok(self
+            .index
+            .conflicts(c.id)?
+            .into_iter()
+            .map(|(path, reason, _)| (path, reason))
+            .collect())
+    }
+}

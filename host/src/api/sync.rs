@@ -1,0 +1,293 @@
+//! One sync run of one conduit (a "generation"), DESIGN §2: preflight, scan,
+//! diff, plan, validate, guards, execute, commit.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::time::Instant;
+
+use super::{Host, SyncReport};
+use crate::exec::{self, Counts, Run};
+use crate::index::{Batch, Conduit, Record, now_ns};
+use crate::location::LocalRoot;
+use crate::plan::{self, guards};
+use crate::policy::{Context, Side, Volume, options};
+use crate::scan::{self, Rules, Scan};
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Plan and report, change nothing.
+    pub dry_run: bool,
+    /// Run past the mass-delete and emptied-root guards.
+    pub force: bool,
+}
+
+/// Progress of a run, for displays and embedding apps.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Scanning both roots.
+    Scanning { conduit: String },
+    /// The plan is validated: this many actions and bytes to transfer.
+    Planned {
+        conduit: String,
+        actions: usize,
+        bytes: u64,
+    },
+    /// A transfer finished and verified: its bytes.
+    Transferred { conduit: String, bytes: u64 },
+    /// The run ended.
+    Finished(Box<SyncReport>),
+}
+
+impl Host {
+    /// Run one generation of conduit `name`. A halted run is a report with
+    /// `halted` set, not an error; errors are reserved for runs that could not
+    /// be attempted (unknown conduit, another run in progress, a broken
+    /// policy).
+    pub fn sync(
+        &mut self,
+        name: &str,
+        opts: &SyncOptions,
+        on_event: &(dyn Fn(&Event) + Sync),
+    ) -> anyhow::Result<SyncReport> {
+        let c = self.conduit(name)?;
+        let started = Instant::now();
+        let _lock = self.lock(&c)?;
+        let mut report = SyncReport {
+            conduit: c.name.clone(),
+            dry_run: opts.dry_run,
+            ..SyncReport::default()
+        };
+        let result = self.generation(&c, opts, &mut report, on_event);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        result?;
+        on_event(&Event::Finished(Box::new(report.clone())));
+        Ok(report)
+    }
+
+    /// Hold the conduit's run lock. `flock` dies with its process, so a
+    /// crashed run never leaves a stale lock behind.
+    pub(super) fn lock(&self, c: &Conduit) -> anyhow::Result<File> {
+        let dir = self.home.join("locks");
+        std::fs::create_dir_all(&dir)?;
+        let file = File::create(dir.join(format!("{}.lock", c.id)))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another run of `{}` is in progress; wait for it to finish",
+                c.name
+            ),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
+    fn generation(
+        &mut self,
+        c: &Conduit,
+        opts: &SyncOptions,
+        report: &mut SyncReport,
+        on_event: &(dyn Fn(&Event) + Sync),
+    ) -> anyhow::Result<()> {
+        let roots = [LocalRoot::new(&c.source), LocalRoot::new(&c.destination)];
+        if let Some(reason) = guards::preflight(c, &roots) {
+            report.halted = Some(reason);
+            return Ok(());
+        }
+        let policy = self.policy(c)?;
+        let settings = options::resolve(policy.info(), &c.options).map_err(|message| {
+            crate::policy::PolicyError::Option {
+                policy: policy.name().to_string(),
+                message,
+            }
+        })?;
+        let rules = Rules::new(&c.ignore, &[&c.source, &c.destination])?;
+
+        on_event(&Event::Scanning {
+            conduit: c.name.clone(),
+        });
+        let previous = [
+            self.index.entries(c.id, Side::Source)?,
+            self.index.entries(c.id, Side::Destination)?,
+        ];
+        let progress = scan::Progress::default();
+        let [source, destination] = std::thread::scope(|s| {
+            let handles = [0, 1].map(|i| {
+                let (root, previous, rules, progress) =
+                    (&roots[i], &previous[i], &rules, &progress);
+                s.spawn(move || scan::scan(root.path(), rules, previous, progress))
+            });
+            handles.map(|h| h.join().expect("the scanner does not panic"))
+        });
+        report_scan(report, &[&source, &destination]);
+        let base = self.index.base(c.id)?;
+
+        // The scan is a cache of hashes: keep it even when the run halts.
+        let mut scan_batch = Batch::default();
+        for (i, scan) in [&source, &destination].into_iter().enumerate() {
+            scan_batch.entries[i] = changed_records(&previous[i], &scan.records);
+        }
+        report.generation = self
+            .index
+            .start_generation(c.id, opts.dry_run, opts.force)?;
+        self.index.commit(c.id, report.generation, &scan_batch)?;
+        drop(previous);
+
+        if let Some(reason) = guards::emptied_root(
+            c,
+            &base,
+            [&source.records, &destination.records],
+            opts.force,
+        ) {
+            return self.halt(report, reason);
+        }
+        if !opts.dry_run {
+            for temp in source.temp_files.iter().chain(&destination.temp_files) {
+                // Partial copies of an interrupted run: never user data.
+                let _ = std::fs::remove_file(temp);
+            }
+            self.purge_trash(c, &roots)?;
+        }
+
+        let pins = crate::api::repair::pin_matcher(&self.index.pins(c.id)?)?;
+        let entries = crate::diff::entries(
+            &source.records,
+            &destination.records,
+            &base,
+            policy.info().scope,
+            &|path| pins.is_match(path),
+        );
+        let local_bytes = source
+            .records
+            .values()
+            .filter(|r| r.kind == crate::policy::Kind::File)
+            .map(|r| r.size)
+            .sum();
+        let context = Context {
+            conduit: c.name.clone(),
+            now_ns: now_ns(),
+            first_run: base.is_empty(),
+            settings,
+            source_volume: roots[0]
+                .volume()
+                .map(|(free, capacity)| Volume { capacity, free }),
+            local_bytes,
+        };
+        let actions = policy.plan(&context, &entries)?;
+        let plan = plan::validate(policy.name(), &entries, actions)?;
+
+        if let Some(reason) = guards::mass_delete(
+            c,
+            &entries,
+            &plan,
+            [&source.records, &destination.records],
+            opts.force,
+        ) {
+            return self.halt(report, reason);
+        }
+        let total_bytes = Counts::of_plan(&entries, &plan).bytes;
+        on_event(&Event::Planned {
+            conduit: c.name.clone(),
+            actions: plan.actions.len(),
+            bytes: total_bytes,
+        });
+        if opts.dry_run {
+            report.counts = Counts::of_plan(&entries, &plan);
+            report.plan = plan
+                .actions
+                .iter()
+                .map(|a| plan::describe_action(&entries, a))
+                .collect();
+            return self.finish(report);
+        }
+
+        let deletes_withheld = (!report.scan_errors.is_empty()).then(|| {
+            format!(
+                "deletes are withheld because the scan could not read {} path(s)",
+                report.scan_errors.len()
+            )
+        });
+        let conduit_name = c.name.clone();
+        let on_progress = move |bytes: u64| {
+            on_event(&Event::Transferred {
+                conduit: conduit_name.clone(),
+                bytes,
+            })
+        };
+        let run = Run {
+            conduit: c.id,
+            generation: report.generation,
+            roots: [&roots[0], &roots[1]],
+            entries: &entries,
+            scans: [&source.records, &destination.records],
+            deletes_withheld,
+            on_progress: &on_progress,
+        };
+        let outcome = exec::execute(&run, &plan, &mut self.index)?;
+        report.counts = outcome.counts;
+        report.problems = outcome.problems;
+        self.finish(report)
+    }
+
+    fn halt(&mut self, report: &mut SyncReport, reason: String) -> anyhow::Result<()> {
+        report.halted = Some(reason);
+        self.finish(report)
+    }
+
+    fn finish(&mut self, report: &SyncReport) -> anyhow::Result<()> {
+        self.index.finish_generation(
+            report.generation,
+            report.halted.as_deref(),
+            &serde_json::to_string(report)?,
+        )
+    }
+
+    /// Remove trashed files older than the conduit's retention.
+    fn purge_trash(&mut self, c: &Conduit, roots: &[LocalRoot; 2]) -> anyhow::Result<()> {
+        let cutoff = now_ns() - i64::from(c.trash_days) * 86_400 * 1_000_000_000;
+        for t in self.index.trash_older_than(c.id, cutoff)? {
+            let root = &roots[exec::side_index(t.side)];
+            match root.purge(&t.trashed_as) {
+                Ok(()) => self.index.forget_trash(t.id)?,
+                Err(e) => {
+                    tracing::warn!(path = %t.trashed_as, "could not purge from the trash: {e}")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn report_scan(report: &mut SyncReport, scans: &[&Scan; 2]) {
+    for (scan, side) in scans.iter().zip([Side::Source, Side::Destination]) {
+        for (path, error) in &scan.errors {
+            report
+                .scan_errors
+                .push(format!("{} {path:?}: {error}", side.name()));
+        }
+        for name in &scan.bad_names {
+            report.unsupported_names.push(format!(
+                "{} {name:?}: the name is not valid UTF-8 and is not synced; rename it",
+                side.name()
+            ));
+        }
+    }
+}
+
+/// Index rows to write so the index matches a scan.
+fn changed_records(
+    before: &HashMap<String, Record>,
+    now: &HashMap<String, Record>,
+) -> Vec<(String, Option<Record>)> {
+    let mut rows: Vec<(String, Option<Record>)> = now
+        .iter()
+        .filter(|(path, r)| before.get(*path) != Some(r))
+        .map(|(path, r)| (path.clone(), Some(r.clone())))
+        .collect();
+    rows.extend(
+        before
+            .keys()
+            .filter(|path| !now.contains_key(*path))
+            .map(|path| (path.clone(), None)),
+    );
+    rows
+}

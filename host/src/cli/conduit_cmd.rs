@@ -1,0 +1,334 @@
+//! Conduit management and inspection commands: add, list, show, set, pause,
+//! resume, remove, status, history, conflicts, resolve, restore, verify,
+//! pin, unpin, hydrate.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Command, exit, human_bytes};
+use crate::api::{Host, NewConduit};
+use crate::exec::Outcome;
+use crate::index::Conduit;
+
+pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
+    let mut host = Host::open(home)?;
+    match command {
+        Command::Add {
+            name,
+            source,
+            destination,
+            policy,
+            set,
+            cadence,
+            ignore,
+        } => {
+            let c = host.add(NewConduit {
+                name,
+                source,
+                destination,
+                policy,
+                options: set,
+                cadence,
+                ignore,
+            })?;
+            println!(
+                "added `{}`: {} -> {} ({}); run it with `conduit sync {}`",
+                c.name,
+                c.source.display(),
+                c.destination.display(),
+                c.policy,
+                c.name
+            );
+        }
+        Command::List { json } => {
+            let all = host.conduits()?;
+            if json {
+                let list: Vec<_> = all.iter().map(conduit_json).collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if all.is_empty() {
+                println!(
+                    "no conduits yet; create one with `conduit add NAME SOURCE DEST --policy P`"
+                );
+            } else {
+                for c in &all {
+                    let paused = if c.enabled { "" } else { "  [paused]" };
+                    println!(
+                        "{:<16} {:<12} {} -> {}{paused}",
+                        c.name,
+                        c.policy,
+                        c.source.display(),
+                        c.destination.display()
+                    );
+                }
+            }
+        }
+        Command::Show { name, json } => {
+            let c = host.conduit(&name)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&conduit_json(&c))?);
+            } else {
+                print_conduit(&c);
+            }
+        }
+        Command::Set { name, settings } => {
+            let c = host.set(&name, &settings)?;
+            print_conduit(&c);
+        }
+        Command::Pause { name } => {
+            host.set_enabled(&name, false)?;
+            println!("paused `{name}`: it will not run by itself until `conduit resume {name}`");
+        }
+        Command::Resume { name } => {
+            host.set_enabled(&name, true)?;
+            println!("resumed `{name}`");
+        }
+        Command::Remove { name } => {
+            let c = host.remove(&name)?;
+            println!(
+                "removed `{}`; its files in {} and {} are untouched",
+                c.name,
+                c.source.display(),
+                c.destination.display()
+            );
+        }
+        Command::Status {
+            name,
+            offloaded,
+            json,
+        } => return status(&host, name, offloaded, json),
+        Command::History { name, limit, json } => {
+            let runs = host.history(&name, limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else if runs.is_empty() {
+                println!("`{name}` has not run yet");
+            } else {
+                for r in &runs {
+                    super::sync_cmd::print_report(r);
+                }
+            }
+        }
+        Command::Conflicts { name, json } => {
+            let names = match name {
+                Some(n) => vec![n],
+                None => host.conduits()?.into_iter().map(|c| c.name).collect(),
+            };
+            let mut all = Vec::new();
+            for n in names {
+                for (path, reason) in host.conflicts(&n)? {
+                    all.push(json!({ "conduit": n, "path": path, "reason": reason }));
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no open conflicts");
+            } else {
+                for c in &all {
+                    println!(
+                        "{}: {}: {}",
+                        c["conduit"].as_str().unwrap_or_default(),
+                        c["path"].as_str().unwrap_or_default(),
+                        c["reason"].as_str().unwrap_or_default()
+                    );
+                }
+                println!(
+                    "settle one with `conduit resolve NAME PATH --keep source|destination|both`"
+                );
+            }
+        }
+        Command::Resolve { name, path, keep } => {
+            let outcome = host.resolve(&name, &path, keep)?;
+            return Ok(report_outcome(&format!("resolved {path:?}"), &outcome));
+        }
+        Command::Restore { name, path } => {
+            let outcome = host.restore(&name, &path)?;
+            return Ok(report_outcome(
+                &format!("restored {path:?} on both sides"),
+                &outcome,
+            ));
+        }
+        Command::Verify { name, json } => {
+            let r = host.verify(&name)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{}: {} files ({}) match the index",
+                    r.conduit,
+                    r.verified,
+                    human_bytes(r.bytes)
+                );
+                for line in &r.corrupted {
+                    println!("  ! {line}");
+                }
+                for line in &r.changed {
+                    println!("  ~ {line}");
+                }
+            }
+            return Ok(if r.corrupted.is_empty() {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            });
+        }
+        Command::Pin { name, glob } => {
+            host.pin(&name, &glob, true)?;
+            println!(
+                "pinned {glob:?} in `{name}`: matching files stay local, offloaded ones return at the next run"
+            );
+        }
+        Command::Unpin { name, glob } => {
+            if !host.pin(&name, &glob, false)? {
+                return Err(
+                    crate::api::UsageError(format!("{glob:?} was not pinned in `{name}`")).into(),
+                );
+            }
+            println!("unpinned {glob:?} in `{name}`");
+        }
+        Command::Hydrate { name, paths } => {
+            let outcome = host.hydrate(&name, &paths)?;
+            return Ok(report_outcome("hydrated", &outcome));
+        }
+        Command::Sync { .. } | Command::Policy(_) | Command::Demo { .. } => {
+            unreachable!("dispatched in cli::run")
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn report_outcome(what: &str, o: &Outcome) -> i32 {
+    if o.counts.failed > 0 || o.counts.skipped > 0 {
+        println!("not everything could be done:");
+        for p in &o.problems {
+            println!("  ! {p}");
+        }
+        exit::PARTIAL
+    } else {
+        println!(
+            "{what}: {} file(s), {} verified",
+            o.counts.copied + o.counts.hydrated,
+            o.counts.verified
+        );
+        exit::OK
+    }
+}
+
+fn conduit_json(c: &Conduit) -> serde_json::Value {
+    let options: serde_json::Map<String, serde_json::Value> = c
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "name": c.name,
+        "source": c.source,
+        "destination": c.destination,
+        "policy": c.policy,
+        "policy_digest": c.policy_digest,
+        "options": options,
+        "cadence": c.cadence,
+        "ignore": c.ignore,
+        "enabled": c.enabled,
+        "max_delete_pct": c.max_delete_pct,
+        "trash_days": c.trash_days,
+    })
+}
+
+fn print_conduit(c: &Conduit) {
+    println!("{}", c.name);
+    println!("  source:      {}", c.source.display());
+    println!("  destination: {}", c.destination.display());
+    println!("  policy:      {}", c.policy);
+    for (k, v) in &c.options {
+        println!("    {k} = {v}");
+    }
+    println!(
+        "  cadence:     {}{}",
+        c.cadence,
+        if c.enabled { "" } else { " (paused)" }
+    );
+    if !c.ignore.is_empty() {
+        println!("  ignore:      {}", c.ignore.join(", "));
+    }
+    println!("  max-delete:  {}%", c.max_delete_pct);
+    println!("  trash-days:  {}", c.trash_days);
+}
+
+fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> anyhow::Result<i32> {
+    let conduits = match &name {
+        Some(n) => vec![host.conduit(n)?],
+        None => host.conduits()?,
+    };
+    let mut out = Vec::new();
+    for c in &conduits {
+        let last = host.history(&c.name, 1)?.into_iter().next();
+        let conflicts = host.conflicts(&c.name)?.len();
+        let offloaded_files = host.offloaded(&c.name)?;
+        let state = if !c.enabled {
+            "paused"
+        } else if last.as_ref().is_some_and(|r| r.halted.is_some()) {
+            "halted"
+        } else {
+            "idle"
+        };
+        let mut entry = json!({
+            "conduit": c.name,
+            "policy": c.policy,
+            "state": state,
+            "last_run": last,
+            "conflicts": conflicts,
+            "offloaded": offloaded_files.len(),
+        });
+        if offloaded {
+            entry["offloaded_files"] = json!(
+                offloaded_files
+                    .iter()
+                    .map(|(p, size)| json!({ "path": p, "size": size }))
+                    .collect::<Vec<_>>()
+            );
+        }
+        out.push((entry, offloaded_files, last));
+    }
+    if json {
+        let list: Vec<_> = out.iter().map(|(e, ..)| e.clone()).collect();
+        if name.is_some() {
+            println!("{}", serde_json::to_string_pretty(&list[0])?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        return Ok(exit::OK);
+    }
+    if out.is_empty() {
+        println!("no conduits yet; create one with `conduit add NAME SOURCE DEST --policy P`");
+    }
+    for (entry, files, last) in &out {
+        let last = match last {
+            None => "never run".to_string(),
+            Some(r) if r.halted.is_some() => format!(
+                "generation {} halted: {}",
+                r.generation,
+                r.halted.as_deref().unwrap_or_default()
+            ),
+            Some(r) => format!(
+                "generation {}: {} copied, {} deleted, {} failed",
+                r.generation, r.counts.copied, r.counts.deleted, r.counts.failed
+            ),
+        };
+        println!(
+            "{} ({}, {}): {last}; {} open conflicts; {} offloaded",
+            entry["conduit"].as_str().unwrap_or_default(),
+            entry["policy"].as_str().unwrap_or_default(),
+            entry["state"].as_str().unwrap_or_default(),
+            entry["conflicts"],
+            entry["offloaded"]
+        );
+        if offloaded {
+            for (path, size) in files {
+                println!("  {path} ({})", human_bytes(*size));
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,157 @@
+//! `conduit sync`: run conduits, show progress on a terminal, report for
+//! people or as JSON, and choose the exit code.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{exit, human_bytes};
+use crate::api::{Event, Host, SyncOptions, SyncReport};
+
+pub(super) fn run(
+    home: &Path,
+    names: Vec<String>,
+    all: bool,
+    dry_run: bool,
+    force: bool,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let mut host = Host::open(home)?;
+    let names = if all {
+        host.conduits()?
+            .into_iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.name)
+            .collect()
+    } else if names.is_empty() {
+        return Err(crate::api::UsageError(
+            "name the conduits to sync, or pass --all (`conduit list` shows them)".into(),
+        )
+        .into());
+    } else {
+        names
+    };
+    let opts = SyncOptions { dry_run, force };
+    let mut code = exit::OK;
+    for name in names {
+        let bar = progress_bar();
+        let on_event = |event: &Event| {
+            let Some(bar) = &bar else { return };
+            match event {
+                Event::Scanning { conduit } => bar.set_message(format!("{conduit}: scanning")),
+                Event::Planned { conduit, bytes, .. } => {
+                    bar.set_length(*bytes);
+                    bar.set_message(format!("{conduit}: transferring"));
+                }
+                Event::Transferred { bytes, .. } => bar.inc(*bytes),
+                Event::Finished(_) => bar.finish_and_clear(),
+            }
+        };
+        let result = host.sync(&name, &opts, &on_event);
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        match result {
+            Ok(report) => {
+                code = code.max(exit_code(&report));
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    print_report(&report);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {name}: {e:#}");
+                let usage = e.downcast_ref::<crate::api::UsageError>().is_some();
+                code = code.max(if usage { exit::USAGE } else { exit::ERROR });
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn exit_code(report: &SyncReport) -> i32 {
+    if report.halted.is_some() {
+        exit::HALTED
+    } else if report.counts.failed > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
+}
+
+/// A byte progress bar on a terminal; nothing when stderr is piped.
+fn progress_bar() -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+pub(super) fn print_report(r: &SyncReport) {
+    let what = if r.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    if let Some(reason) = &r.halted {
+        println!("{}: halted, nothing changed: {reason}", r.conduit);
+        return;
+    }
+    let c = &r.counts;
+    let verb = if r.dry_run { "would be" } else { "" };
+    let mut parts = Vec::new();
+    for (n, label) in [
+        (c.copied, "copied"),
+        (c.deleted, "deleted"),
+        (c.moved, "moved"),
+        (c.renamed, "renamed"),
+        (c.evicted, "evicted"),
+        (c.hydrated, "hydrated"),
+        (c.conflicts, "conflicts"),
+        (c.skipped, "skipped"),
+        (c.failed, "failed"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    let summary = if parts.is_empty() {
+        "in sync, nothing to do".to_string()
+    } else {
+        format!("{} {}", parts.join(", "), verb)
+            .trim_end()
+            .to_string()
+    };
+    println!(
+        "{}: generation {}: {summary}; {} transferred, {} verified ({:.1} s){what}",
+        r.conduit,
+        r.generation,
+        human_bytes(c.bytes),
+        c.verified,
+        r.duration_ms as f64 / 1000.0
+    );
+    for line in &r.plan {
+        println!("  {line}");
+    }
+    for line in r
+        .problems
+        .iter()
+        .chain(&r.scan_errors)
+        .chain(&r.unsupported_names)
+    {
+        println!("  ! {line}");
+    }
+    if c.conflicts > 0 && !r.dry_run {
+        println!("  see `conduit conflicts {}`", r.conduit);
+    }
+}

@@ -1,0 +1,643 @@
+//! The executor's state: what each action did to each side, turned into
+//! index updates (entries, base, journal, trash, conflicts) and counts.
+//!
+//! Every change goes through here, so the base rule is one rule: after a
+//! path was acted on, if both sides hold the same content the base becomes
+//! that state; if both sides lack it the base forgets it; otherwise the base
+//! stays and the next run decides again. An offloaded file is the one
+//! exception, flagged explicitly.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{
+    Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, side_index, trash_record,
+};
+use crate::index::{BaseRecord, Batch, Index, Record};
+use crate::policy::{Action, Kind, Operation, Side};
+
+/// Why an action did not happen: skipped (comes back next run) or failed.
+pub(crate) enum Problem {
+    Skip(String),
+    Fail(String),
+}
+
+/// A transfer after its commit: what it pushed into the trash, if anything.
+pub(crate) struct Committed {
+    trashed: Option<String>,
+}
+
+pub(crate) struct Effects<'r> {
+    run: &'r Run<'r>,
+    /// Per side: what a path holds after this run's actions (`None`: removed).
+    overlay: [HashMap<String, Option<Record>>; 2],
+    /// Paths whose base must be recomputed at the next flush.
+    touched: BTreeSet<String>,
+    /// Paths whose source copy this run evicted (`true`) or hydrated (`false`).
+    offload: HashMap<String, bool>,
+    /// Per side: overlay paths not yet written to the index.
+    dirty: [BTreeSet<String>; 2],
+    /// Directories written, for their mtime at the end.
+    dirs: Vec<(Side, String, i64)>,
+    batch: Batch,
+    pub(crate) outcome: Outcome,
+}
+
+fn verb(op: &Operation) -> &'static str {
+    match op {
+        Operation::Copy(_) => "copy",
+        Operation::Delete(_) => "delete",
+        Operation::MoveToDestination(_) => "move-to-destination",
+        Operation::Rename(_) => "rename",
+        Operation::Evict => "evict",
+        Operation::Hydrate => "hydrate",
+        Operation::Accept => "accept",
+        Operation::Conflict(_) => "conflict",
+        Operation::Skip(_) => "skip",
+    }
+}
+
+fn transfer_verb(kind: TransferKind) -> &'static str {
+    match kind {
+        TransferKind::Copy => "copy",
+        TransferKind::Hydrate => "hydrate",
+        TransferKind::Move => "move-to-destination",
+        TransferKind::CopyThenEvict => "copy+evict",
+    }
+}
+
+impl<'r> Effects<'r> {
+    pub(crate) fn new(run: &'r Run<'r>) -> Effects<'r> {
+        Effects {
+            run,
+            overlay: Default::default(),
+            touched: BTreeSet::new(),
+            offload: HashMap::new(),
+            dirty: Default::default(),
+            dirs: Vec::new(),
+            batch: Batch::default(),
+            outcome: Outcome::default(),
+        }
+    }
+
+    fn root(&self, side: Side) -> &crate::location::LocalRoot {
+        self.run.roots[side_index(side)]
+    }
+
+    fn scanned(&self, side: Side, path: &str) -> Option<&Record> {
+        self.run.scans[side_index(side)].get(path)
+    }
+
+    /// What `path` holds on `side` now, as far as this run knows.
+    fn current(&self, side: Side, path: &str) -> Option<&Record> {
+        match self.overlay[side_index(side)].get(path) {
+            Some(now) => now.as_ref(),
+            None => self.scanned(side, path),
+        }
+    }
+
+    fn set(&mut self, side: Side, path: &str, record: Option<Record>) {
+        self.overlay[side_index(side)].insert(path.to_string(), record);
+        self.dirty[side_index(side)].insert(path.to_string());
+        self.touched.insert(path.to_string());
+    }
+
+    /// Is `path` on `side` still what the scan saw (absent stays absent)?
+    fn unchanged_since_scan(&self, side: Side, path: &str) -> Result<(), Problem> {
+        let now = self
+            .root(side)
+            .stat(path)
+            .map_err(|e| Problem::Fail(format!("cannot check the {}: {e}", side.name())))?;
+        let expected = self.current(side, path);
+        let same = match (expected, &now) {
+            (None, None) => true,
+            (Some(seen), Some(now)) => {
+                seen.kind == Kind::Directory && now.kind == Kind::Directory
+                    || !seen.stale_against(now)
+            }
+            _ => false,
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(Problem::Skip(format!(
+                "changed on the {} since the scan; it will be planned again next run",
+                side.name()
+            )))
+        }
+    }
+
+    fn problem(&mut self, path: &str, action: &str, problem: Problem) {
+        let (outcome, reason) = match problem {
+            Problem::Skip(r) => {
+                self.outcome.counts.skipped += 1;
+                ("skipped", r)
+            }
+            Problem::Fail(r) => {
+                self.outcome.counts.failed += 1;
+                ("failed", r)
+            }
+        };
+        self.outcome
+            .problems
+            .push(format!("{path}: {action} {outcome}: {reason}"));
+        self.batch
+            .journal
+            .push(journal(path, action, outcome, Some(reason)));
+    }
+
+    pub(crate) fn skip(&mut self, i: usize, action: &str, reason: &str) {
+        let path = self.run.entries[i].path.clone();
+        self.problem(&path, action, Problem::Skip(reason.to_string()));
+    }
+
+    fn done(&mut self, path: &str, action: &str, detail: Option<String>) {
+        self.batch
+            .journal
+            .push(journal(path, action, "done", detail));
+    }
+
+    fn trashed(&mut self, side: Side, path: &str, slot: String) {
+        let seen = self.current(side, path).cloned();
+        self.batch
+            .trash
+            .push(trash_record(side, path, slot, seen.as_ref()));
+    }
+
+    // ---- directories --------------------------------------------------
+
+    pub(crate) fn directory(&mut self, i: usize, from: Side) {
+        let e = &self.run.entries[i];
+        let (path, to) = (e.path.clone(), from.other());
+        let Some(state) = e.state(from).cloned() else {
+            return;
+        };
+        if let Some(existing) = self.current(to, &path)
+            && existing.kind != Kind::Directory
+            && let Err(p) = self.unchanged_since_scan(to, &path)
+        {
+            return self.problem(&path, "copy", p);
+        }
+        match self
+            .root(to)
+            .make_dir(&path, state.mode, self.run.generation)
+        {
+            Ok(trashed) => {
+                if let Some(slot) = trashed {
+                    self.trashed(to, &path, slot);
+                }
+                let record = self.root(to).stat(&path).ok().flatten();
+                self.set(to, &path, record);
+                self.dirs.push((to, path.clone(), state.mtime_ns));
+                self.outcome.counts.copied += 1;
+                self.done(
+                    &path,
+                    "copy",
+                    Some(format!("directory to the {}", to.name())),
+                );
+            }
+            Err(e) => self.problem(&path, "copy", Problem::Fail(e.to_string())),
+        }
+    }
+
+    /// Directory mtimes last: writing inside a directory changes its mtime.
+    pub(crate) fn finish_directories(&mut self) {
+        let mut dirs = std::mem::take(&mut self.dirs);
+        dirs.sort_by(|a, b| b.1.cmp(&a.1));
+        for (side, path, mtime) in dirs {
+            if self.root(side).set_mtime(&path, mtime).is_ok()
+                && let Ok(Some(record)) = self.root(side).stat(&path)
+            {
+                self.set(side, &path, Some(record));
+            }
+        }
+    }
+
+    // ---- transfers ----------------------------------------------------
+
+    fn expected(&self, t: &Transfer) -> Option<&Record> {
+        self.scanned(t.from, &self.run.entries[t.entry].path)
+    }
+
+    pub(crate) fn stage(&self, t: &Transfer) -> Result<StagedOrPresent, Problem> {
+        let e = &self.run.entries[t.entry];
+        let to = t.from.other();
+        let Some(source) = self.expected(t) else {
+            return Err(Problem::Fail("the source vanished from the scan".into()));
+        };
+        self.unchanged_since_scan(t.from, &e.path)?;
+        if t.kind == TransferKind::Move
+            && let Some(there) = self.current(to, &t.to)
+        {
+            // Archive never overwrites: identical content is re-verified later.
+            return if there.kind == Kind::File && there.digest == source.digest {
+                Ok(StagedOrPresent::AlreadyThere)
+            } else {
+                Err(Problem::Fail(format!(
+                    "{:?} already exists on the destination with other content",
+                    t.to
+                )))
+            };
+        }
+        self.unchanged_since_scan(to, &t.to)?;
+        self.root(to)
+            .stage_file(
+                &self.root(t.from).file_path(&e.path),
+                &t.to,
+                source.mode,
+                source.mtime_ns,
+            )
+            .map(StagedOrPresent::Staged)
+            .map_err(|err| Problem::Fail(format!("writing the {} failed: {err}", to.name())))
+    }
+
+    pub(crate) fn commit(&mut self, t: &Transfer, staged: StagedOrPresent) -> Option<Committed> {
+        let to = t.from.other();
+        let staged = match staged {
+            StagedOrPresent::AlreadyThere => return Some(Committed { trashed: None }),
+            StagedOrPresent::Staged(s) => s,
+        };
+        // Between staging and now the target may have changed: check again
+        // right before it is replaced.
+        if let Err(p) = self.unchanged_since_scan(to, &t.to) {
+            self.root(to).discard(staged);
+            self.fail_transfer(t, p);
+            return None;
+        }
+        match self.root(to).commit(staged, self.run.generation) {
+            Ok(trashed) => Some(Committed { trashed }),
+            Err(err) => {
+                self.fail_transfer(t, Problem::Fail(format!("committing failed: {err}")));
+                None
+            }
+        }
+    }
+
+    /// Re-read the committed file and compare with the source's digest.
+    pub(crate) fn verify(&self, t: &Transfer) -> Result<Record, String> {
+        let to = t.from.other();
+        let expected = self.expected(t).and_then(|r| r.digest);
+        let root = self.root(to);
+        let mut record = root
+            .stat(&t.to)
+            .map_err(|e| e.to_string())?
+            .ok_or("the committed file is gone")?;
+        let digest = root.hash(&t.to, Kind::File).map_err(|e| e.to_string())?;
+        if Some(digest) != expected {
+            return Err("the copy's content does not match the source".into());
+        }
+        record.digest = Some(digest);
+        Ok(record)
+    }
+
+    pub(crate) fn source_unchanged(&self, t: &Transfer) -> bool {
+        self.unchanged_since_scan(t.from, &self.run.entries[t.entry].path)
+            .is_ok()
+    }
+
+    /// A commit whose copy did not verify: the old version is in the trash
+    /// all the same, and the target holds unverified content (no digest), so
+    /// a retry's changed-since-scan check sees what is really there.
+    pub(crate) fn keep_trash(&mut self, t: &Transfer, c: Committed) {
+        let to = t.from.other();
+        if let Some(slot) = c.trashed {
+            self.trashed(to, &t.to, slot);
+        }
+        let now = self.root(to).stat(&t.to).ok().flatten().map(|mut r| {
+            r.digest = None;
+            r
+        });
+        self.set(to, &t.to, now);
+    }
+
+    pub(crate) fn fail_transfer(&mut self, t: &Transfer, p: Problem) {
+        let path = self.run.entries[t.entry].path.clone();
+        self.problem(&path, transfer_verb(t.kind), p);
+    }
+
+    pub(crate) fn transferred(&mut self, t: &Transfer, c: Committed, record: Record) {
+        let to = t.from.other();
+        let path = self.run.entries[t.entry].path.clone();
+        if let Some(slot) = c.trashed {
+            self.trashed(to, &t.to, slot);
+        }
+        self.set(to, &t.to, Some(record));
+        let counts = &mut self.outcome.counts;
+        counts.verified += 1;
+        counts.bytes += t.size;
+        match t.kind {
+            TransferKind::Copy | TransferKind::CopyThenEvict => counts.copied += 1,
+            TransferKind::Hydrate => {
+                counts.hydrated += 1;
+                self.offload.insert(path.clone(), false);
+            }
+            // Counted when the source is removed.
+            TransferKind::Move => {}
+        }
+        self.done(
+            &path,
+            transfer_verb(t.kind),
+            Some(format!("verified on the {}", to.name())),
+        );
+    }
+
+    /// Archive and offload: the destination copy verified this run; the
+    /// source goes (not to the trash: its content is safe in the destination).
+    pub(crate) fn remove_verified_source(&mut self, t: &Transfer) {
+        let path = self.run.entries[t.entry].path.clone();
+        match t.kind {
+            TransferKind::Move => {
+                if let Err(p) = self.remove_source(&path) {
+                    return self.problem(&path, "move-to-destination", p);
+                }
+                self.outcome.counts.moved += 1;
+                self.done(
+                    &path,
+                    "move-to-destination",
+                    Some(format!("archived as {:?}", t.to)),
+                );
+            }
+            TransferKind::CopyThenEvict => {
+                if let Err(p) = self.remove_source(&path) {
+                    return self.problem(&path, "evict", p);
+                }
+                self.offload.insert(path.clone(), true);
+                self.outcome.counts.evicted += 1;
+                self.done(&path, "evict", None);
+            }
+            TransferKind::Copy | TransferKind::Hydrate => {}
+        }
+    }
+
+    fn remove_source(&mut self, path: &str) -> Result<(), Problem> {
+        self.unchanged_since_scan(Side::Source, path)?;
+        self.root(Side::Source)
+            .remove_file(path)
+            .map_err(|e| Problem::Fail(e.to_string()))?;
+        self.set(Side::Source, path, None);
+        Ok(())
+    }
+
+    /// Evict a file whose destination copy already existed: re-verify it now.
+    pub(crate) fn evict_stored(&mut self, i: usize) {
+        let path = self.run.entries[i].path.clone();
+        let expected = self.scanned(Side::Source, &path).and_then(|r| r.digest);
+        let stored = self
+            .root(Side::Destination)
+            .hash(&path, Kind::File)
+            .map_err(|e| Problem::Fail(format!("cannot re-read the destination copy: {e}")))
+            .and_then(|d| {
+                if Some(d) == expected {
+                    Ok(())
+                } else {
+                    Err(Problem::Fail(
+                        "the destination copy does not match; the file stays local".into(),
+                    ))
+                }
+            });
+        match stored.and_then(|()| self.remove_source(&path)) {
+            Ok(()) => {
+                self.outcome.counts.verified += 1;
+                self.outcome.counts.evicted += 1;
+                self.offload.insert(path.clone(), true);
+                self.done(&path, "evict", None);
+            }
+            Err(p) => self.problem(&path, "evict", p),
+        }
+    }
+
+    // ---- compound changes -------------------------------------------------
+
+    /// Run one entry's actions in the policy's order; stop at the first
+    /// that does not succeed.
+    pub(crate) fn compound(&mut self, i: usize, actions: &[Action]) {
+        let path = self.run.entries[i].path.clone();
+        for a in actions {
+            if let Err(p) = self.one(i, &a.operation) {
+                return self.problem(&path, verb(&a.operation), p);
+            }
+        }
+    }
+
+    fn one(&mut self, i: usize, op: &Operation) -> Result<(), Problem> {
+        let e = &self.run.entries[i];
+        let path = e.path.clone();
+        match op {
+            Operation::Copy(c) => {
+                let to = c.to_path.clone().unwrap_or_else(|| path.clone());
+                let kind = e.state(c.from).map(|s| s.kind);
+                match kind {
+                    Some(Kind::Directory) => {
+                        self.directory(i, c.from);
+                        Ok(())
+                    }
+                    Some(Kind::Symlink) => self.copy_symlink(i, c.from, &to),
+                    _ => self.copy_file_now(i, c.from, &to),
+                }
+            }
+            Operation::Rename(r) => {
+                self.unchanged_since_scan(r.side, &path)?;
+                self.root(r.side)
+                    .rename(&path, &r.to_path)
+                    .map_err(|e| Problem::Fail(e.to_string()))?;
+                let moved = self.current(r.side, &path).cloned();
+                let record = self
+                    .root(r.side)
+                    .stat(&r.to_path)
+                    .ok()
+                    .flatten()
+                    .map(|mut now| {
+                        now.digest = moved.and_then(|m| m.digest);
+                        now
+                    });
+                self.set(r.side, &path, None);
+                self.set(r.side, &r.to_path, record);
+                self.outcome.counts.renamed += 1;
+                self.done(
+                    &path,
+                    "rename",
+                    Some(format!("to {:?} on the {}", r.to_path, r.side.name())),
+                );
+                Ok(())
+            }
+            other => Err(Problem::Fail(format!(
+                "{} cannot be combined here",
+                verb(other)
+            ))),
+        }
+    }
+
+    /// A single verified copy with its own durability (compound changes).
+    fn copy_file_now(&mut self, i: usize, from: Side, to_path: &str) -> Result<(), Problem> {
+        let t = Transfer {
+            entry: i,
+            from,
+            to: to_path.to_string(),
+            kind: TransferKind::Copy,
+            size: self.run.entries[i].state(from).map_or(0, |s| s.size),
+        };
+        let staged = self.stage(&t)?;
+        let _ = self.root(from.other()).sync();
+        let Some(commit) = self.commit(&t, staged) else {
+            // `commit` reported the problem itself.
+            return Ok(());
+        };
+        let _ = self.root(from.other()).sync();
+        match self.verify(&t) {
+            Ok(record) => {
+                self.transferred(&t, commit, record);
+                Ok(())
+            }
+            Err(reason) => Err(Problem::Fail(reason)),
+        }
+    }
+
+    fn copy_symlink(&mut self, i: usize, from: Side, to_path: &str) -> Result<(), Problem> {
+        let path = self.run.entries[i].path.clone();
+        let to = from.other();
+        self.unchanged_since_scan(from, &path)?;
+        self.unchanged_since_scan(to, to_path)?;
+        let source = self.root(from).file_path(&path);
+        let trashed = self
+            .root(to)
+            .copy_symlink(&source, to_path, self.run.generation)
+            .map_err(|e| Problem::Fail(e.to_string()))?;
+        if let Some(slot) = trashed {
+            self.trashed(to, to_path, slot);
+        }
+        let digest = self
+            .root(to)
+            .hash(to_path, Kind::Symlink)
+            .map_err(|e| Problem::Fail(e.to_string()))?;
+        if Some(digest) != self.scanned(from, &path).and_then(|r| r.digest) {
+            return Err(Problem::Fail(
+                "the new link does not match the source".into(),
+            ));
+        }
+        let record = self.root(to).stat(to_path).ok().flatten().map(|mut r| {
+            r.digest = Some(digest);
+            r
+        });
+        self.set(to, to_path, record);
+        self.outcome.counts.copied += 1;
+        self.outcome.counts.verified += 1;
+        self.done(&path, "copy", Some(format!("symlink to the {}", to.name())));
+        Ok(())
+    }
+
+    // ---- deletes and decisions without I/O ------------------------------
+
+    pub(crate) fn delete(&mut self, i: usize, side: Side) {
+        let e = &self.run.entries[i];
+        let path = e.path.clone();
+        let is_dir = self
+            .current(side, &path)
+            .is_some_and(|r| r.kind == Kind::Directory);
+        let result = self.unchanged_since_scan(side, &path).and_then(|()| {
+            let root = self.root(side);
+            if is_dir {
+                match root.remove_empty_dir(&path) {
+                    Ok(true) => Ok(None),
+                    Ok(false) => Err(Problem::Skip(
+                        "the directory still holds files this run did not remove".into(),
+                    )),
+                    Err(e) => Err(Problem::Fail(e.to_string())),
+                }
+            } else {
+                root.trash(&path, self.run.generation)
+                    .map(Some)
+                    .map_err(|e| Problem::Fail(e.to_string()))
+            }
+        });
+        match result {
+            Ok(slot) => {
+                if let Some(slot) = slot {
+                    self.trashed(side, &path, slot);
+                }
+                self.set(side, &path, None);
+                self.outcome.counts.deleted += 1;
+                self.done(&path, "delete", Some(format!("on the {}", side.name())));
+            }
+            Err(p) => self.problem(&path, "delete", p),
+        }
+    }
+
+    pub(crate) fn no_io(&mut self, i: usize, op: &Operation) {
+        let e = &self.run.entries[i];
+        let path = e.path.clone();
+        match op {
+            Operation::Accept => {
+                if e.offloaded && e.source.is_none() {
+                    self.offload.insert(path.clone(), true);
+                }
+                self.touched.insert(path.clone());
+                self.batch.conflicts.push((path, None));
+                self.outcome.counts.accepted += 1;
+            }
+            Operation::Conflict(reason) => {
+                self.outcome.counts.conflicts += 1;
+                self.batch
+                    .conflicts
+                    .push((path.clone(), Some(reason.clone())));
+                self.batch
+                    .journal
+                    .push(journal(&path, "conflict", "done", Some(reason.clone())));
+            }
+            Operation::Skip(reason) => {
+                self.outcome.counts.skipped += 1;
+                self.batch
+                    .journal
+                    .push(journal(&path, "skip", "done", Some(reason.clone())));
+            }
+            _ => {}
+        }
+    }
+
+    // ---- to the index -----------------------------------------------------
+
+    /// The new base of every touched path (see the module comment).
+    fn settle_base(&mut self) {
+        for path in std::mem::take(&mut self.touched) {
+            let a = self.current(Side::Source, &path);
+            let b = self.current(Side::Destination, &path);
+            let base = match (self.offload.get(&path), a, b) {
+                (Some(true), None, Some(b)) => Some(Some(BaseRecord {
+                    state: b.state(),
+                    offloaded: true,
+                })),
+                (_, None, None) => Some(None),
+                (_, Some(a), Some(b)) if same_content(a, b) => Some(Some(BaseRecord {
+                    state: a.state(),
+                    offloaded: false,
+                })),
+                _ => None,
+            };
+            if let Some(base) = base {
+                if base.is_some() {
+                    self.batch.conflicts.push((path.clone(), None));
+                }
+                self.batch.base.push((path, base));
+            }
+        }
+    }
+
+    pub(crate) fn flush(&mut self, index: &mut Index) -> anyhow::Result<()> {
+        self.settle_base();
+        for side in [Side::Source, Side::Destination] {
+            let s = side_index(side);
+            for path in std::mem::take(&mut self.dirty[s]) {
+                let record = self.overlay[s].get(&path).cloned().flatten();
+                self.batch.entries[s].push((path, record));
+            }
+        }
+        let batch = std::mem::take(&mut self.batch);
+        index.commit(self.run.conduit, self.run.generation, &batch)
+    }
+
+    pub(crate) fn into_outcome(self) -> Outcome {
+        self.outcome
+    }
+}
+
+fn same_content(a: &Record, b: &Record) -> bool {
+    a.kind == b.kind && (a.kind == Kind::Directory || (a.digest.is_some() && a.digest == b.digest))
+}

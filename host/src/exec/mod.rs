@@ -1,0 +1,411 @@
+//! The executor: carries out a validated plan with commit-then-verify.
+//!
+//! Order of work, so that nothing is lost whatever fails or crashes:
+//!
+//! 1. **Directories** are created (parents first).
+//! 2. **Transfers** — plain copies, hydrations, archive moves — run in
+//!    batches: every file of a batch is staged under a temporary name beside
+//!    its target by parallel workers, one `syncfs` makes the batch durable,
+//!    each staged file is renamed over its target (the old version
+//!    hard-linked into the trash first), a second `syncfs` makes the renames
+//!    durable, and each committed file is re-read and its BLAKE3 compared
+//!    with the digest the scan recorded for the source. A mismatch is retried
+//!    a bounded number of times; a source that changed since the scan is
+//!    skipped (it is planned again next run).
+//! 3. **Compound** changes (conflict copies, renames, symlinks) run one entry
+//!    at a time in the order the policy gave.
+//! 4. **Deletes** (into the trash, deepest paths first) run only if every
+//!    copy succeeded and the scan had no I/O errors.
+//! 5. **Removals** of verified sources: archived originals and evictions,
+//!    each only after its own destination copy verified in this run.
+//!
+//! Before anything is overwritten or deleted, the file must still match what
+//! the scan saw. Results go to the index in batches ([`crate::index::Batch`]):
+//! the entries each side now holds, the new base where both sides agree, the
+//! journal, conflicts and trash records.
+
+mod effects;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::index::{Index, JournalRow, Record, TrashRecord};
+use crate::location::{LocalRoot, Staged};
+use crate::plan::Plan;
+use crate::policy::{Action, Entry, Kind, Operation, Side};
+
+use effects::Effects;
+
+/// Files per transfer batch, and bytes per batch.
+const BATCH_FILES: usize = 2000;
+const BATCH_BYTES: u64 = 512 << 20;
+/// Copies whose verification fails are tried this many times in all.
+const ATTEMPTS: usize = 3;
+/// Parallel workers for staging and verifying.
+const WORKERS: usize = 8;
+
+/// What a run did, by kind of action.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub copied: u64,
+    pub deleted: u64,
+    pub moved: u64,
+    pub renamed: u64,
+    pub conflicts: u64,
+    pub evicted: u64,
+    pub hydrated: u64,
+    pub accepted: u64,
+    pub skipped: u64,
+    /// Bytes written to the other side.
+    pub bytes: u64,
+    /// Committed files whose content was re-read and matched.
+    pub verified: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    /// What a plan would do, for dry runs.
+    pub fn of_plan(entries: &[Entry], plan: &Plan) -> Counts {
+        let mut c = Counts::default();
+        for a in &plan.actions {
+            let e = &entries[a.entry as usize];
+            let size = |side: Side| e.state(side).map_or(0, |s| s.size);
+            match &a.operation {
+                Operation::Copy(t) => {
+                    c.copied += 1;
+                    c.bytes += size(t.from);
+                }
+                Operation::Delete(_) => c.deleted += 1,
+                Operation::MoveToDestination(_) => {
+                    c.moved += 1;
+                    c.bytes += size(Side::Source);
+                }
+                Operation::Rename(_) => c.renamed += 1,
+                Operation::Evict => c.evicted += 1,
+                Operation::Hydrate => {
+                    c.hydrated += 1;
+                    c.bytes += size(Side::Destination);
+                }
+                Operation::Accept => c.accepted += 1,
+                Operation::Conflict(_) => c.conflicts += 1,
+                Operation::Skip(_) => c.skipped += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Everything the executor needs besides the plan.
+pub struct Run<'a> {
+    pub conduit: i64,
+    pub generation: i64,
+    /// Indexed by `side_index`.
+    pub roots: [&'a LocalRoot; 2],
+    pub entries: &'a [Entry],
+    /// What the scan saw on each side, for the changed-since-scan checks.
+    pub scans: [&'a HashMap<String, Record>; 2],
+    /// Why deletes are withheld this run (the scan had I/O errors), if so.
+    pub deletes_withheld: Option<String>,
+    /// Called with the bytes of each finished transfer.
+    pub on_progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// What happened.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub counts: Counts,
+    /// One line per failed or skipped action: `path: what happened`.
+    pub problems: Vec<String>,
+}
+
+pub(crate) fn side_index(side: Side) -> usize {
+    match side {
+        Side::Source => 0,
+        Side::Destination => 1,
+    }
+}
+
+/// How the executor sorts an entry's actions.
+enum Work<'p> {
+    Directory(usize, Side),
+    Transfer(Transfer),
+    Compound(usize, &'p [Action]),
+    Delete(usize, Side),
+    Evict(usize),
+    NoIo(usize, &'p Action),
+}
+
+/// One file to copy from one side to the other, verified.
+#[derive(Debug, Clone)]
+struct Transfer {
+    entry: usize,
+    from: Side,
+    /// Target path on the other side.
+    to: String,
+    kind: TransferKind,
+    /// The source digest the copy must match.
+    size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TransferKind {
+    Copy,
+    Hydrate,
+    /// Archive: the source is removed once the copy verified.
+    Move,
+    /// Offload: copy, then remove the source once verified.
+    CopyThenEvict,
+}
+
+/// Carry out `plan`, committing results to `index` as it goes.
+pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outcome> {
+    let mut state = Effects::new(run);
+    let mut work = sort(run, plan);
+
+    // 1. Directories, parents first.
+    for w in work.iter().filter(|w| matches!(w, Work::Directory(..))) {
+        if let Work::Directory(i, from) = w {
+            state.directory(*i, *from);
+        }
+    }
+    // 2. Transfers, in durable batches.
+    let transfers: Vec<Transfer> = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Transfer(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut moved_ok: Vec<Transfer> = Vec::new();
+    for batch in batches(&transfers) {
+        let verified = transfer_batch(run, &mut state, batch);
+        moved_ok.extend(verified);
+        state.flush(index)?;
+    }
+    // 3. Compound changes, one entry at a time.
+    for w in &work {
+        if let Work::Compound(i, actions) = w {
+            state.compound(*i, actions);
+        }
+    }
+    for w in &work {
+        if let Work::NoIo(i, action) = w {
+            state.no_io(*i, &action.operation);
+        }
+    }
+    state.flush(index)?;
+    // 4. Deletes, deepest first, only when every copy succeeded.
+    let withheld = run.deletes_withheld.clone().or_else(|| {
+        (state.outcome.counts.failed > 0)
+            .then(|| "deletes are withheld because some copies of this run failed".to_string())
+    });
+    work.retain(|w| matches!(w, Work::Delete(..) | Work::Evict(..)));
+    let mut deletes: Vec<(usize, Side)> = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Delete(i, side) => Some((*i, *side)),
+            _ => None,
+        })
+        .collect();
+    deletes.sort_by(|a, b| run.entries[b.0].path.cmp(&run.entries[a.0].path));
+    for (i, side) in deletes {
+        match &withheld {
+            Some(reason) => state.skip(i, "delete", reason),
+            None => state.delete(i, side),
+        }
+    }
+    // 5. Removals of verified sources.
+    for t in moved_ok {
+        state.remove_verified_source(&t);
+    }
+    for w in &work {
+        if let Work::Evict(i) = w {
+            state.evict_stored(*i);
+        }
+    }
+    state.finish_directories();
+    state.flush(index)?;
+    for root in run.roots {
+        // The last renames and removals, durable before the run reports done.
+        let _ = root.sync();
+    }
+    Ok(state.into_outcome())
+}
+
+/// Sort the plan's actions into the executor's phases.
+fn sort<'p>(run: &Run, plan: &'p Plan) -> Vec<Work<'p>> {
+    let mut work = Vec::with_capacity(plan.actions.len());
+    for group in plan.actions.chunk_by(|a, b| a.entry == b.entry) {
+        let i = group[0].entry as usize;
+        let e = &run.entries[i];
+        let kind_from = |side: Side| e.state(side).map(|s| s.kind);
+        let transfer = |from: Side, to: String, kind: TransferKind| {
+            Work::Transfer(Transfer {
+                entry: i,
+                from,
+                to,
+                kind,
+                size: e.state(from).map_or(0, |s| s.size),
+            })
+        };
+        let ops: Vec<&Operation> = group.iter().map(|a| &a.operation).collect();
+        let item = match ops.as_slice() {
+            [Operation::Copy(c)] if c.to_path.is_none() => match kind_from(c.from) {
+                Some(Kind::File) => transfer(c.from, e.path.clone(), TransferKind::Copy),
+                Some(Kind::Directory) => Work::Directory(i, c.from),
+                _ => Work::Compound(i, group),
+            },
+            [Operation::Copy(c), Operation::Evict]
+                if c.to_path.is_none() && c.from == Side::Source =>
+            {
+                transfer(Side::Source, e.path.clone(), TransferKind::CopyThenEvict)
+            }
+            [Operation::Hydrate] => {
+                transfer(Side::Destination, e.path.clone(), TransferKind::Hydrate)
+            }
+            [Operation::MoveToDestination(to)] if kind_from(Side::Source) == Some(Kind::File) => {
+                let to = to.clone().unwrap_or_else(|| e.path.clone());
+                transfer(Side::Source, to, TransferKind::Move)
+            }
+            [Operation::Delete(side)] => Work::Delete(i, *side),
+            [Operation::Evict] => Work::Evict(i),
+            [a @ (Operation::Accept | Operation::Conflict(_) | Operation::Skip(_))] => {
+                let _ = a;
+                Work::NoIo(i, &group[0])
+            }
+            _ => Work::Compound(i, group),
+        };
+        work.push(item);
+    }
+    // Parents before children for directories; `plan` is in entry (path) order.
+    work
+}
+
+/// Split transfers into batches bounded by count and bytes.
+fn batches(transfers: &[Transfer]) -> Vec<&[Transfer]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, t) in transfers.iter().enumerate() {
+        if i > start && (i - start >= BATCH_FILES || bytes + t.size > BATCH_BYTES) {
+            out.push(&transfers[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += t.size;
+    }
+    if start < transfers.len() {
+        out.push(&transfers[start..]);
+    }
+    out
+}
+
+/// Stage, sync, commit, sync, verify one batch. Returns the transfers that
+/// verified (for removals of archived and evicted sources).
+fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Transfer> {
+    let mut pending: Vec<Transfer> = batch.to_vec();
+    let mut verified = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        if pending.is_empty() {
+            break;
+        }
+        // Stage in parallel; an archive move onto identical content needs no copy.
+        let staged = parallel(&pending, |t| state.stage(t));
+        for root in run.roots {
+            if let Err(e) = root.sync() {
+                tracing::warn!(root = %root.path().display(), "syncfs failed: {e}");
+            }
+        }
+        let mut committed = Vec::new();
+        for (t, result) in pending.iter().zip(staged) {
+            match result {
+                Ok(staged) => {
+                    if let Some(c) = state.commit(t, staged) {
+                        committed.push((t.clone(), c));
+                    }
+                }
+                Err(problem) => state.fail_transfer(t, problem),
+            }
+        }
+        for root in run.roots {
+            let _ = root.sync();
+        }
+        let checks = parallel(&committed, |(t, _)| state.verify(t));
+        pending.clear();
+        for ((t, commit), check) in committed.into_iter().zip(checks) {
+            match check {
+                Ok(record) => {
+                    state.transferred(&t, commit, record);
+                    (run.on_progress)(t.size);
+                    verified.push(t);
+                }
+                Err(reason) if attempt < ATTEMPTS && state.source_unchanged(&t) => {
+                    tracing::warn!(path = %t.to, attempt, "verification failed, retrying: {reason}");
+                    state.keep_trash(&t, commit);
+                    pending.push(t);
+                }
+                Err(reason) => {
+                    state.keep_trash(&t, commit);
+                    state.fail_transfer(&t, effects::Problem::Fail(reason))
+                }
+            }
+        }
+    }
+    verified
+}
+
+/// Run `f` over `items` on a few worker threads; results in item order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS.min(items.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    results.lock().expect("no panics")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no panics")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
+
+/// A staged file or an existing identical target (archive moves).
+pub(crate) enum StagedOrPresent {
+    Staged(Staged),
+    AlreadyThere,
+}
+
+/// Journal row helper.
+fn journal(path: &str, action: &str, outcome: &'static str, detail: Option<String>) -> JournalRow {
+    JournalRow {
+        path: path.to_string(),
+        action: action.to_string(),
+        outcome,
+        detail,
+    }
+}
+
+/// A trash record for `trashed_as` holding what the scan saw at `path`.
+fn trash_record(side: Side, path: &str, trashed_as: String, seen: Option<&Record>) -> TrashRecord {
+    TrashRecord {
+        id: 0,
+        side,
+        path: path.to_string(),
+        trashed_as,
+        kind: seen.map_or(Kind::File, |r| r.kind),
+        size: seen.map_or(0, |r| r.size),
+        digest: seen.and_then(|r| r.digest),
+        trashed_ns: crate::index::now_ns(),
+    }
+}

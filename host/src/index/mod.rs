@@ -1,0 +1,667 @@
+//! The index: Conduit's SQLite database under the home folder. It remembers
+//! conduits, what each root looked like at the last scan (so a rescan hashes
+//! only what changed), the base each conduit agreed on, and the history of
+//! every run. The schema lives in [`schema`].
+//!
+//! Only the thread that runs a generation writes; workers hand their results
+//! back to it, and it commits them in batches ([`Batch`]), each batch one
+//! transaction. A crash loses at most the last batch, which the next run
+//! redoes: a path whose sides already agree is simply accepted again.
+
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::policy::{Digest, Kind, Side, State, digest_from_bytes, digest_to_bytes};
+
+/// What a scan saw at one path of a root.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub mode: u32,
+    pub inode: u64,
+    /// BLAKE3 of the content (of the target, for a symlink); none for
+    /// directories and for files that could not be read.
+    pub digest: Option<Digest>,
+    /// Last access, falling back to mtime where the filesystem keeps none.
+    pub atime_ns: i64,
+}
+
+impl Record {
+    /// The record as the policy contract's state.
+    pub fn state(&self) -> State {
+        State {
+            kind: self.kind,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            mode: self.mode,
+            digest: self.digest,
+        }
+    }
+
+    /// True when the file may have changed since `self` was recorded, so its
+    /// digest cannot be reused.
+    pub fn stale_against(&self, now: &Record) -> bool {
+        self.kind != now.kind
+            || self.size != now.size
+            || self.mtime_ns != now.mtime_ns
+            || self.inode != now.inode
+    }
+}
+
+/// The agreed state of a path in a conduit's base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseRecord {
+    pub state: State,
+    /// The source copy was evicted; the content lives in the destination.
+    pub offloaded: bool,
+}
+
+/// A conduit as stored.
+#[derive(Debug, Clone)]
+pub struct Conduit {
+    pub id: i64,
+    pub name: String,
+    pub source: PathBuf,
+    pub destination: PathBuf,
+    /// The ids written into each root's marker by `add`.
+    pub source_marker: String,
+    pub destination_marker: String,
+    pub policy: String,
+    /// BLAKE3 of the policy component the conduit was created with.
+    pub policy_digest: String,
+    /// Policy options as the user gave them; checked against the schema on use.
+    pub options: Vec<(String, String)>,
+    pub cadence: String,
+    pub ignore: Vec<String>,
+    pub enabled: bool,
+    /// The mass-delete guard: a plan deleting more than this share (percent)
+    /// of a side's files halts unless forced.
+    pub max_delete_pct: f64,
+    /// Days a trashed file is kept before a run purges it.
+    pub trash_days: u32,
+}
+
+impl Conduit {
+    pub fn root(&self, side: Side) -> &Path {
+        match side {
+            Side::Source => &self.source,
+            Side::Destination => &self.destination,
+        }
+    }
+
+    pub fn marker(&self, side: Side) -> &str {
+        match side {
+            Side::Source => &self.source_marker,
+            Side::Destination => &self.destination_marker,
+        }
+    }
+}
+
+/// One row of `history`.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub id: i64,
+    pub started_ns: i64,
+    pub ended_ns: Option<i64>,
+    pub dry_run: bool,
+    pub halted: Option<String>,
+    /// The run's report as JSON (see `api::SyncReport`); none if it never ended.
+    pub report: Option<String>,
+}
+
+/// One file in a root's trash.
+#[derive(Debug, Clone)]
+pub struct TrashRecord {
+    pub id: i64,
+    pub side: Side,
+    pub path: String,
+    /// Relative to the root, inside its bookkeeping folder.
+    pub trashed_as: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub digest: Option<Digest>,
+    pub trashed_ns: i64,
+}
+
+/// An executed action, for the journal.
+#[derive(Debug, Clone)]
+pub struct JournalRow {
+    pub path: String,
+    pub action: String,
+    pub outcome: &'static str,
+    pub detail: Option<String>,
+}
+
+/// Everything one commit writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Per side: rows to upsert (`Some`) or drop (`None`) in that root's entries.
+    pub entries: [Vec<(String, Option<Record>)>; 2],
+    /// Base rows to upsert (`Some`) or drop (`None`).
+    pub base: Vec<(String, Option<BaseRecord>)>,
+    pub journal: Vec<JournalRow>,
+    /// Conflicts to open (`Some(reason)`) or close (`None`).
+    pub conflicts: Vec<(String, Option<String>)>,
+    pub trash: Vec<TrashRecord>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.entries.iter().all(Vec::is_empty)
+            && self.base.is_empty()
+            && self.journal.is_empty()
+            && self.conflicts.is_empty()
+            && self.trash.is_empty()
+    }
+}
+
+/// The open database.
+pub struct Index {
+    conn: Connection,
+}
+
+fn side_id(side: Side) -> i64 {
+    match side {
+        Side::Source => 0,
+        Side::Destination => 1,
+    }
+}
+
+fn side_of(id: i64) -> Side {
+    if id == 0 {
+        Side::Source
+    } else {
+        Side::Destination
+    }
+}
+
+fn kind_id(kind: Kind) -> i64 {
+    match kind {
+        Kind::File => 0,
+        Kind::Directory => 1,
+        Kind::Symlink => 2,
+    }
+}
+
+fn kind_of(id: i64) -> Kind {
+    match id {
+        1 => Kind::Directory,
+        2 => Kind::Symlink,
+        _ => Kind::File,
+    }
+}
+
+fn digest_blob(d: &Option<Digest>) -> Option<Vec<u8>> {
+    d.map(|d| digest_to_bytes(d).to_vec())
+}
+
+fn digest_of(blob: Option<Vec<u8>>) -> Option<Digest> {
+    blob.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .map(|b| digest_from_bytes(&b))
+}
+
+impl Index {
+    /// Open (creating if needed) the index at `path` and bring its schema up
+    /// to date.
+    pub fn open(path: &Path) -> anyhow::Result<Index> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the Conduit home {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("opening the index {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )?;
+        schema::migrate(&mut conn)
+            .with_context(|| format!("opening the index {}", path.display()))?;
+        Ok(Index { conn })
+    }
+
+    // ---- conduits -------------------------------------------------------
+
+    /// Store a new conduit (its `id` is ignored) and return it with its id.
+    pub fn add_conduit(&mut self, c: &Conduit) -> anyhow::Result<Conduit> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO conduits (name, policy, policy_digest, options, cadence, ignore, enabled,
+                                   max_delete_pct, trash_days, created_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                c.name,
+                c.policy,
+                c.policy_digest,
+                serde_json::to_string(&c.options)?,
+                c.cadence,
+                serde_json::to_string(&c.ignore)?,
+                c.enabled,
+                c.max_delete_pct,
+                c.trash_days,
+                now_ns(),
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        for side in [Side::Source, Side::Destination] {
+            tx.execute(
+                "INSERT INTO roots (conduit, side, path, marker) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    id,
+                    side_id(side),
+                    c.root(side).to_string_lossy(),
+                    c.marker(side)
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Conduit { id, ..c.clone() })
+    }
+
+    /// Save a conduit's settings (name, policy, options, cadence, ignore,
+    /// enabled, guards). Roots never change.
+    pub fn update_conduit(&self, c: &Conduit) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE conduits SET name = ?2, policy = ?3, policy_digest = ?4, options = ?5,
+                    cadence = ?6, ignore = ?7, enabled = ?8, max_delete_pct = ?9, trash_days = ?10
+             WHERE id = ?1",
+            params![
+                c.id,
+                c.name,
+                c.policy,
+                c.policy_digest,
+                serde_json::to_string(&c.options)?,
+                c.cadence,
+                serde_json::to_string(&c.ignore)?,
+                c.enabled,
+                c.max_delete_pct,
+                c.trash_days,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_conduit(&self, id: i64) -> anyhow::Result<()> {
+        self.conn
+            .execute("DELETE FROM conduits WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// All conduits, by name.
+    pub fn conduits(&self) -> anyhow::Result<Vec<Conduit>> {
+        self.query_conduits("", [])
+    }
+
+    pub fn conduit(&self, name: &str) -> anyhow::Result<Option<Conduit>> {
+        Ok(self
+            .query_conduits("WHERE c.name = ?1", [name])?
+            .into_iter()
+            .next())
+    }
+
+    fn query_conduits<P: rusqlite::Params>(
+        &self,
+        filter: &str,
+        params: P,
+    ) -> anyhow::Result<Vec<Conduit>> {
+        let sql = format!(
+            "SELECT c.id, c.name, s.path, d.path, s.marker, d.marker, c.policy, c.policy_digest,
+                    c.options, c.cadence, c.ignore, c.enabled, c.max_delete_pct, c.trash_days
+             FROM conduits c
+             JOIN roots s ON s.conduit = c.id AND s.side = 0
+             JOIN roots d ON d.conduit = c.id AND d.side = 1
+             {filter} ORDER BY c.name"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((
+                Conduit {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    source: PathBuf::from(r.get::<_, String>(2)?),
+                    destination: PathBuf::from(r.get::<_, String>(3)?),
+                    source_marker: r.get(4)?,
+                    destination_marker: r.get(5)?,
+                    policy: r.get(6)?,
+                    policy_digest: r.get(7)?,
+                    options: Vec::new(),
+                    cadence: r.get(9)?,
+                    ignore: Vec::new(),
+                    enabled: r.get(11)?,
+                    max_delete_pct: r.get(12)?,
+                    trash_days: r.get(13)?,
+                },
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(10)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (mut c, options, ignore) = row?;
+            c.options = serde_json::from_str(&options)?;
+            c.ignore = serde_json::from_str(&ignore)?;
+            Ok(c)
+        })
+        .collect()
+    }
+
+    // ---- entries and base ----------------------------------------------
+
+    fn root_id(&self, conduit: i64, side: Side) -> anyhow::Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT id FROM roots WHERE conduit = ?1 AND side = ?2",
+            params![conduit, side_id(side)],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// What the last scan of a conduit's root saw, by relative path.
+    pub fn entries(&self, conduit: i64, side: Side) -> anyhow::Result<HashMap<String, Record>> {
+        let root = self.root_id(conduit, side)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, kind, size, mtime_ns, mode, inode, digest, atime_ns
+             FROM entries WHERE root = ?1",
+        )?;
+        let rows = stmt.query_map([root], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Record {
+                    kind: kind_of(r.get(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    mtime_ns: r.get(3)?,
+                    mode: r.get(4)?,
+                    inode: r.get::<_, i64>(5)? as u64,
+                    digest: digest_of(r.get(6)?),
+                    atime_ns: r.get(7)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The conduit's base, by relative path.
+    pub fn base(&self, conduit: i64) -> anyhow::Result<HashMap<String, BaseRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, kind, size, mtime_ns, mode, digest, offloaded FROM base WHERE conduit = ?1",
+        )?;
+        let rows = stmt.query_map([conduit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                BaseRecord {
+                    state: State {
+                        kind: kind_of(r.get(1)?),
+                        size: r.get::<_, i64>(2)? as u64,
+                        mtime_ns: r.get(3)?,
+                        mode: r.get(4)?,
+                        digest: digest_of(r.get(5)?),
+                    },
+                    offloaded: r.get(6)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Write `batch` in one transaction, for `generation` (journal rows and
+    /// conflicts name it).
+    pub fn commit(&mut self, conduit: i64, generation: i64, batch: &Batch) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let roots = [
+            self.root_id(conduit, Side::Source)?,
+            self.root_id(conduit, Side::Destination)?,
+        ];
+        let now = now_ns();
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO entries
+                   (root, path, kind, size, mtime_ns, mode, inode, digest, atime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut drop =
+                tx.prepare_cached("DELETE FROM entries WHERE root = ?1 AND path = ?2")?;
+            for (root, rows) in roots.iter().zip(&batch.entries) {
+                for (path, record) in rows {
+                    match record {
+                        Some(r) => upsert.execute(params![
+                            root,
+                            path,
+                            kind_id(r.kind),
+                            r.size as i64,
+                            r.mtime_ns,
+                            r.mode,
+                            r.inode as i64,
+                            digest_blob(&r.digest),
+                            r.atime_ns,
+                        ])?,
+                        None => drop.execute(params![root, path])?,
+                    };
+                }
+            }
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO base
+                   (conduit, path, kind, size, mtime_ns, mode, digest, offloaded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut drop =
+                tx.prepare_cached("DELETE FROM base WHERE conduit = ?1 AND path = ?2")?;
+            for (path, base) in &batch.base {
+                match base {
+                    Some(b) => upsert.execute(params![
+                        conduit,
+                        path,
+                        kind_id(b.state.kind),
+                        b.state.size as i64,
+                        b.state.mtime_ns,
+                        b.state.mode,
+                        digest_blob(&b.state.digest),
+                        b.offloaded,
+                    ])?,
+                    None => drop.execute(params![conduit, path])?,
+                };
+            }
+            let mut journal = tx.prepare_cached(
+                "INSERT INTO journal (generation, path, action, outcome, detail, at_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for j in &batch.journal {
+                journal.execute(params![
+                    generation, j.path, j.action, j.outcome, j.detail, now
+                ])?;
+            }
+            let mut open = tx.prepare_cached(
+                "INSERT OR REPLACE INTO conflicts (conduit, path, reason, generation)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut close =
+                tx.prepare_cached("DELETE FROM conflicts WHERE conduit = ?1 AND path = ?2")?;
+            for (path, reason) in &batch.conflicts {
+                match reason {
+                    Some(reason) => open.execute(params![conduit, path, reason, generation])?,
+                    None => close.execute(params![conduit, path])?,
+                };
+            }
+            let mut trash = tx.prepare_cached(
+                "INSERT INTO trash (conduit, side, path, trashed_as, kind, size, digest,
+                                    trashed_ns, generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for t in &batch.trash {
+                trash.execute(params![
+                    conduit,
+                    side_id(t.side),
+                    t.path,
+                    t.trashed_as,
+                    kind_id(t.kind),
+                    t.size as i64,
+                    digest_blob(&t.digest),
+                    t.trashed_ns,
+                    generation,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- generations ----------------------------------------------------
+
+    pub fn start_generation(
+        &self,
+        conduit: i64,
+        dry_run: bool,
+        forced: bool,
+    ) -> anyhow::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO generations (conduit, started_ns, dry_run, forced) VALUES (?1, ?2, ?3, ?4)",
+            params![conduit, now_ns(), dry_run, forced],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_generation(
+        &self,
+        generation: i64,
+        halted: Option<&str>,
+        report_json: &str,
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE generations SET ended_ns = ?2, halted = ?3, report = ?4 WHERE id = ?1",
+            params![generation, now_ns(), halted, report_json],
+        )?;
+        Ok(())
+    }
+
+    /// The most recent runs first, at most `limit`.
+    pub fn generations(&self, conduit: i64, limit: usize) -> anyhow::Result<Vec<Generation>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, started_ns, ended_ns, dry_run, halted, report FROM generations
+             WHERE conduit = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![conduit, limit as i64], |r| {
+            Ok(Generation {
+                id: r.get(0)?,
+                started_ns: r.get(1)?,
+                ended_ns: r.get(2)?,
+                dry_run: r.get(3)?,
+                halted: r.get(4)?,
+                report: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// True once the conduit completed a run that was not a dry run nor halted.
+    pub fn has_synced(&self, conduit: i64) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM generations WHERE conduit = ?1 AND ended_ns IS NOT NULL
+                   AND dry_run = 0 AND halted IS NULL LIMIT 1",
+                [conduit],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    // ---- conflicts, trash, pins -----------------------------------------
+
+    /// Open conflicts: (path, reason, generation).
+    pub fn conflicts(&self, conduit: i64) -> anyhow::Result<Vec<(String, String, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT path, reason, generation FROM conflicts WHERE conduit = ?1 ORDER BY path",
+        )?;
+        let rows = stmt.query_map([conduit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Trashed, not yet restored versions of `path`, newest first.
+    pub fn trashed(&self, conduit: i64, path: &str) -> anyhow::Result<Vec<TrashRecord>> {
+        self.query_trash(
+            "AND path = ?2 AND restored = 0 ORDER BY id DESC",
+            params![conduit, path],
+        )
+    }
+
+    /// Trash rows older than `before_ns`, for purging.
+    pub fn trash_older_than(
+        &self,
+        conduit: i64,
+        before_ns: i64,
+    ) -> anyhow::Result<Vec<TrashRecord>> {
+        self.query_trash(
+            "AND trashed_ns < ?2 AND restored = 0",
+            params![conduit, before_ns],
+        )
+    }
+
+    fn query_trash(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> anyhow::Result<Vec<TrashRecord>> {
+        let sql = format!(
+            "SELECT id, side, path, trashed_as, kind, size, digest, trashed_ns FROM trash
+             WHERE conduit = ?1 {filter}"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params, |r| {
+            Ok(TrashRecord {
+                id: r.get(0)?,
+                side: side_of(r.get(1)?),
+                path: r.get(2)?,
+                trashed_as: r.get(3)?,
+                kind: kind_of(r.get(4)?),
+                size: r.get::<_, i64>(5)? as u64,
+                digest: digest_of(r.get(6)?),
+                trashed_ns: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Mark a trash row restored (or purged): it is no longer in the trash.
+    pub fn forget_trash(&self, id: i64) -> anyhow::Result<()> {
+        self.conn
+            .execute("UPDATE trash SET restored = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn pins(&self, conduit: i64) -> anyhow::Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT glob FROM pins WHERE conduit = ?1 ORDER BY glob")?;
+        let rows = stmt.query_map([conduit], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_pin(&self, conduit: i64, glob: &str, pinned: bool) -> anyhow::Result<bool> {
+        let changed = if pinned {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO pins (conduit, glob) VALUES (?1, ?2)",
+                params![conduit, glob],
+            )?
+        } else {
+            self.conn.execute(
+                "DELETE FROM pins WHERE conduit = ?1 AND glob = ?2",
+                params![conduit, glob],
+            )?
+        };
+        Ok(changed > 0)
+    }
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}

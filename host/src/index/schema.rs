@@ -1,0 +1,147 @@
+//! The index schema, in one place, with its migrations.
+//!
+//! The schema version is SQLite's `user_version`. Each migration takes the
+//! database from version `n` to `n + 1`; a database newer than this binary
+//! knows is refused rather than guessed at.
+//!
+//! Tables (all per conduit, removed with it):
+//!
+//! - `conduits`: name, policy (name + digest of the component it was created
+//!   with), policy options as given (`key`, `value` text pairs in JSON, checked
+//!   against the policy's schema on use), cadence, ignore globs (JSON), enabled,
+//!   the delete guard's threshold and the trash retention.
+//! - `roots`: the two locations of a conduit (`side` 0 = source, 1 =
+//!   destination), their path and the id written in their root marker.
+//! - `entries`: what the last scan saw in a root, per relative path: kind,
+//!   size, mtime (ns), mode, inode, BLAKE3 (32 bytes, NULL when unreadable or
+//!   a directory), access time (ns) and when it was hashed. A rescan rehashes
+//!   only rows whose size, mtime or inode changed.
+//! - `base`: per conduit and path, the state both sides agreed on after the
+//!   last run that settled the path; `offloaded` marks a file whose source
+//!   copy was evicted (its content lives in the destination).
+//! - `generations`: one row per sync run: start/end, dry run, forced, halt
+//!   reason, action counts, bytes, verified copies, failures, errors (JSON).
+//!   `ended_ns` is NULL while a run is in progress or after a crash.
+//! - `journal`: append-only, one row per executed action: generation, path,
+//!   action, detail, outcome (`done`, `failed`, `skipped`), error text.
+//! - `conflicts`: open conflicts per conduit and path, with the reason.
+//! - `trash`: what a run moved into a root's trash: side, original path, the
+//!   path inside the root's trash, size, digest, when; `restored` once
+//!   brought back.
+//! - `pins`: globs whose matches an offload conduit keeps local.
+
+use rusqlite::Connection;
+
+/// Migrations, in order; migration `i` takes the schema from version `i` to
+/// `i + 1`. Never edit a released one: append.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE conduits (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    policy          TEXT NOT NULL,
+    policy_digest   TEXT NOT NULL,
+    options         TEXT NOT NULL,
+    cadence         TEXT NOT NULL,
+    ignore          TEXT NOT NULL,
+    enabled         INTEGER NOT NULL,
+    max_delete_pct  REAL NOT NULL,
+    trash_days      INTEGER NOT NULL,
+    created_ns      INTEGER NOT NULL
+);
+CREATE TABLE roots (
+    id        INTEGER PRIMARY KEY,
+    conduit   INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    side      INTEGER NOT NULL,
+    path      TEXT NOT NULL,
+    marker    TEXT NOT NULL,
+    UNIQUE (conduit, side)
+);
+CREATE TABLE entries (
+    root      INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    kind      INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    mode      INTEGER NOT NULL,
+    inode     INTEGER NOT NULL,
+    digest    BLOB,
+    atime_ns  INTEGER NOT NULL,
+    PRIMARY KEY (root, path)
+) WITHOUT ROWID;
+CREATE TABLE base (
+    conduit   INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    kind      INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    mode      INTEGER NOT NULL,
+    digest    BLOB,
+    offloaded INTEGER NOT NULL,
+    PRIMARY KEY (conduit, path)
+) WITHOUT ROWID;
+CREATE TABLE generations (
+    id          INTEGER PRIMARY KEY,
+    conduit     INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    started_ns  INTEGER NOT NULL,
+    ended_ns    INTEGER,
+    dry_run     INTEGER NOT NULL,
+    forced      INTEGER NOT NULL,
+    halted      TEXT,
+    report      TEXT
+);
+CREATE TABLE journal (
+    id          INTEGER PRIMARY KEY,
+    generation  INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    path        TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    detail      TEXT,
+    at_ns       INTEGER NOT NULL
+);
+CREATE TABLE conflicts (
+    conduit     INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    path        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    PRIMARY KEY (conduit, path)
+);
+CREATE TABLE trash (
+    id          INTEGER PRIMARY KEY,
+    conduit     INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    side        INTEGER NOT NULL,
+    path        TEXT NOT NULL,
+    trashed_as  TEXT NOT NULL,
+    kind        INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    digest      BLOB,
+    trashed_ns  INTEGER NOT NULL,
+    generation  INTEGER,
+    restored    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX trash_by_path ON trash (conduit, path);
+CREATE TABLE pins (
+    conduit     INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    glob        TEXT NOT NULL,
+    PRIMARY KEY (conduit, glob)
+);
+"#];
+
+/// The schema version this binary writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring `conn` to [`VERSION`], or refuse a database from a newer Conduit.
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    anyhow::ensure!(
+        found <= VERSION,
+        "this index was written by a newer Conduit (schema version {found}; this binary knows \
+         up to {VERSION}): upgrade conduit, or point --home at another folder"
+    );
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

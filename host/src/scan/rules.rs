@@ -1,0 +1,91 @@
+//! Ignore rules: gitignore syntax, from the conduit's `--ignore` globs and
+//! from a `.conduitignore` file at the top of either root. Both roots share
+//! one rule set, so a path ignored on one side is ignored on the other (a
+//! rule in the source's file never makes the destination's copy look
+//! extraneous). Conduit's bookkeeping folder is always ignored.
+
+use std::path::Path;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+/// The name of the per-root ignore file.
+pub const IGNORE_FILE: &str = ".conduitignore";
+
+/// A compiled rule set.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    matcher: Gitignore,
+}
+
+impl Rules {
+    /// Rules from `globs` plus the `.conduitignore` of each of `roots`
+    /// (missing files are fine). A malformed glob is an error naming it.
+    pub fn new(globs: &[String], roots: &[&Path]) -> anyhow::Result<Rules> {
+        let mut builder = GitignoreBuilder::new("");
+        builder.add_line(None, &format!("/{}/", crate::BOOKKEEPING_DIR))?;
+        for glob in globs {
+            builder
+                .add_line(None, glob)
+                .map_err(|e| anyhow::anyhow!("ignore rule {glob:?} is not valid: {e}"))?;
+        }
+        for root in roots {
+            let file = root.join(IGNORE_FILE);
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for line in text.lines() {
+                builder.add_line(Some(file.clone()), line).map_err(|e| {
+                    anyhow::anyhow!("{}: rule {line:?} is not valid: {e}", file.display())
+                })?;
+            }
+        }
+        Ok(Rules {
+            matcher: builder.build()?,
+        })
+    }
+
+    /// Check rules without a root (for `add`, before anything exists).
+    pub fn check(globs: &[String]) -> anyhow::Result<()> {
+        Rules::new(globs, &[]).map(|_| ())
+    }
+
+    /// Is `rel` (relative, `/`-separated) ignored? Parents are checked too,
+    /// so a file inside an ignored folder is ignored.
+    pub fn is_ignored(&self, rel: &str, is_dir: bool) -> bool {
+        self.matcher
+            .matched_path_or_any_parents(rel, is_dir)
+            .is_ignore()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_apply_with_gitignore_meaning() {
+        let rules =
+            Rules::new(&["*.tmp".into(), "/build/".into(), "!keep.tmp".into()], &[]).unwrap();
+        let rows = [
+            ("a.tmp", false, true),
+            ("dir/b.tmp", false, true),
+            ("keep.tmp", false, false),
+            ("build", true, true),
+            ("build/x.o", false, true),
+            ("src/build", true, false),
+            (".conduit", true, true),
+            (".conduit/trash/x", false, true),
+            ("sub/.conduit", true, false),
+            ("notes.txt", false, false),
+        ];
+        for (path, is_dir, ignored) in rows {
+            assert_eq!(rules.is_ignored(path, is_dir), ignored, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_bad_glob_is_named() {
+        let err = Rules::check(&["a/**[".into()]).unwrap_err().to_string();
+        assert!(err.contains("a/**["), "{err}");
+    }
+}
