@@ -14,10 +14,10 @@
 //!    skipped (it is planned again next run).
 //! 3. **Compound** changes (conflict copies, renames, symlinks) run one entry
 //!    at a time in the order the policy gave.
-//! 4. **Deletes** (into the trash, deepest paths first) run only if every
-//!    copy succeeded and the scan had no I/O errors.
-//! 5. **Removals** of verified sources: archived originals and evictions,
+//! 4. **Removals** of verified sources: archived originals and evictions,
 //!    each only after its own destination copy verified in this run.
+//! 5. **Deletes** (into the trash, deepest paths first) run only if every
+//!    copy succeeded and the scan had no I/O errors.
 //!
 //! Before anything is overwritten or deleted, the file must still match what
 //! the scan saw. Results go to the index in batches ([`crate::index::Batch`]):
@@ -163,7 +163,7 @@ enum TransferKind {
 /// Carry out `plan`, committing results to `index` as it goes.
 pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outcome> {
     let mut state = Effects::new(run);
-    let mut work = sort(run, plan);
+    let work = sort(run, plan);
 
     // 1. Directories, parents first.
     for w in work.iter().filter(|w| matches!(w, Work::Directory(..))) {
@@ -197,12 +197,22 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
         }
     }
     state.flush(index)?;
-    // 4. Deletes, deepest first, only when every copy succeeded.
+    let copies_failed = state.outcome.counts.failed > 0;
+    // 4. Removals of verified sources (before deletes, so that archive's
+    //    pruning finds the emptied directories empty).
+    for t in moved_ok {
+        state.remove_verified_source(&t);
+    }
+    for w in &work {
+        if let Work::Evict(i) = w {
+            state.evict_stored(*i);
+        }
+    }
+    // 5. Deletes, deepest first, only when every copy succeeded.
     let withheld = run.deletes_withheld.clone().or_else(|| {
-        (state.outcome.counts.failed > 0)
+        copies_failed
             .then(|| "deletes are withheld because some copies of this run failed".to_string())
     });
-    work.retain(|w| matches!(w, Work::Delete(..) | Work::Evict(..)));
     let mut deletes: Vec<(usize, Side)> = work
         .iter()
         .filter_map(|w| match w {
@@ -215,15 +225,6 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
         match &withheld {
             Some(reason) => state.skip(i, "delete", reason),
             None => state.delete(i, side),
-        }
-    }
-    // 5. Removals of verified sources.
-    for t in moved_ok {
-        state.remove_verified_source(&t);
-    }
-    for w in &work {
-        if let Work::Evict(i) = w {
-            state.evict_stored(*i);
         }
     }
     state.finish_directories();

@@ -1,0 +1,191 @@
+//! Helpers for end-to-end tests: run the real `conduit` binary against real
+//! temporary folders, and build and read trees on disk.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A scratch world: a home for the index and two roots, `a` (source) and
+/// `b` (destination), all inside one temporary directory.
+pub struct World {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    pub a: PathBuf,
+    pub b: PathBuf,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The stdout parsed as one JSON value (for `--json` commands about one conduit).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+
+    /// Each stdout line parsed as JSON (`sync --json` of several conduits).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// Assert the exit code, showing the output when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = tmp.path().join("home");
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        World { tmp, home, a, b }
+    }
+
+    /// A `conduit` command with this world's home.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_conduit"));
+        cmd.arg("--home").arg(&self.home);
+        cmd.env_remove("CONDUIT_HOME");
+        cmd
+    }
+
+    /// Run `conduit ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.cmd().args(args).output().expect("run conduit").into()
+    }
+
+    /// `conduit add NAME a b --policy P EXTRA...`, which must succeed.
+    pub fn add(&self, name: &str, policy: &str, extra: &[&str]) {
+        let mut args = vec![
+            "add",
+            name,
+            self.a.to_str().unwrap(),
+            self.b.to_str().unwrap(),
+            "--policy",
+            policy,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args).expect(0);
+    }
+
+    /// `conduit sync NAME --json EXTRA...`, expecting `code`; returns the report.
+    pub fn sync(&self, name: &str, extra: &[&str], code: i32) -> Value {
+        let mut args = vec!["sync", name, "--json"];
+        args.extend_from_slice(extra);
+        self.run(&args).expect(code).json()
+    }
+}
+
+/// Write `content` at `root/rel`, creating parent folders.
+pub fn write(root: &Path, rel: &str, content: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+pub fn read(root: &Path, rel: &str) -> Option<String> {
+    std::fs::read_to_string(root.join(rel)).ok()
+}
+
+/// Set a file's mtime to `secs` after the epoch.
+pub fn set_mtime(root: &Path, rel: &str, secs: i64) {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+    let f = std::fs::File::options().write(true).open(root.join(rel)).unwrap();
+    f.set_modified(t).unwrap();
+}
+
+pub fn set_mode(root: &Path, rel: &str, mode: u32) {
+    std::fs::set_permissions(root.join(rel), std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+pub fn mode(root: &Path, rel: &str) -> u32 {
+    std::fs::symlink_metadata(root.join(rel)).unwrap().mode() & 0o7777
+}
+
+pub fn mtime(root: &Path, rel: &str) -> i64 {
+    std::fs::symlink_metadata(root.join(rel)).unwrap().mtime()
+}
+
+/// Every path under `root` except Conduit's `.conduit` folder, mapped to
+/// its content (`dir/` for directories, `-> target` for symlinks).
+pub fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        if rel == ".conduit" {
+            continue;
+        }
+        let ft = entry.file_type().unwrap();
+        if ft.is_symlink() {
+            out.insert(rel, format!("-> {}", std::fs::read_link(&path).unwrap().display()));
+        } else if ft.is_dir() {
+            out.insert(rel.clone(), "dir/".into());
+            walk(root, &path, out);
+        } else {
+            out.insert(rel, String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned());
+        }
+    }
+}
+
+/// Files in a root's trash (relative to the trash folder, generation first).
+pub fn trash(root: &Path) -> Vec<String> {
+    let t = root.join(".conduit").join("trash");
+    if !t.exists() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = tree(&t)
+        .into_iter()
+        .filter(|(_, v)| v != "dir/")
+        .map(|(k, _)| k)
+        .collect();
+    out.sort();
+    out
+}
+
+/// The JSON report's counter `key` as a number.
+pub fn n(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("report has no counter {key}: {report}"))
+}
