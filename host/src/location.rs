@@ -345,6 +345,21 @@ impl LocalRoot {
         Ok(slot)
     }
 
+    /// The newest trashed version of `rel` found in the trash folder itself,
+    /// as (generation, path relative to the root). Used when the index lost
+    /// the record (a crash between trashing and committing).
+    pub fn find_in_trash(&self, rel: &str) -> Option<(i64, String)> {
+        let dir = self.bookkeeping().join(TRASH_DIR);
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+            .filter(|generation| {
+                std::fs::symlink_metadata(self.abs(&self.trash_path(rel, *generation))).is_ok()
+            })
+            .max()
+            .map(|generation| (generation, self.trash_path(rel, generation)))
+    }
+
     /// Move a trashed file back to `rel`; what is at `rel` now goes to the
     /// trash of `generation` first.
     pub fn untrash(

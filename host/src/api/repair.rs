@@ -60,10 +60,21 @@ impl Host {
     /// record it as agreed; what stood at `path` goes to the trash.
     pub fn restore(&mut self, name: &str, path: &str) -> anyhow::Result<Outcome> {
         let c = self.conduit(name)?;
-        plan::check_relative_path(path).or_else(|m| usage(m))?;
+        plan::check_relative_path(path).or_else(usage)?;
         let _lock = self.lock(&c)?;
         let roots = self.ready_roots(&c)?;
-        let Some(t) = self.index.trashed(c.id, path)?.into_iter().next() else {
+        let newest = match self.index.trashed(c.id, path)?.into_iter().next() {
+            Some(t) => Some((t.side, t.trashed_as, Some(t.id))),
+            None => [Side::Source, Side::Destination]
+                .into_iter()
+                .filter_map(|side| {
+                    let (generation, slot) = roots[exec::side_index(side)].find_in_trash(path)?;
+                    Some((generation, side, slot))
+                })
+                .max_by_key(|(generation, ..)| *generation)
+                .map(|(_, side, slot)| (side, slot, None)),
+        };
+        let Some((side, trashed_as, record)) = newest else {
             return usage(format!(
                 "nothing at {path:?} is in the trash of `{}` (paths are relative to the roots; \
                  trashed files expire after {} days)",
@@ -71,15 +82,17 @@ impl Host {
             ));
         };
         let generation = self.index.start_generation(c.id, false, false)?;
-        let root = &roots[exec::side_index(t.side)];
-        let displaced = root.untrash(&t.trashed_as, path, generation)?;
-        self.index.forget_trash(t.id)?;
+        let root = &roots[exec::side_index(side)];
+        let displaced = root.untrash(&trashed_as, path, generation)?;
+        if let Some(id) = record {
+            self.index.forget_trash(id)?;
+        }
         let mut batch = crate::index::Batch::default();
         if let Some(slot) = displaced {
-            let seen = root.stat(path).ok().flatten();
+            let seen = root.stat(&slot).ok().flatten();
             batch.trash.push(crate::index::TrashRecord {
                 id: 0,
-                side: t.side,
+                side,
                 path: path.to_string(),
                 trashed_as: slot,
                 kind: seen.as_ref().map_or(Kind::File, |r| r.kind),
@@ -90,7 +103,7 @@ impl Host {
         }
         self.index.commit(c.id, generation, &batch)?;
         let copy = Operation::Copy(Transfer {
-            from: t.side,
+            from: side,
             to_path: None,
         });
         self.run_by_hand(&c, &roots, generation, path, vec![copy], "restore")
@@ -291,7 +304,7 @@ impl Host {
             source_change: crate::policy::Change::Unchanged,
             destination: scans[1].get(path).map(Record::state),
             destination_change: crate::policy::Change::Unchanged,
-            base: agreed.map(|b| b.state.clone()),
+            base: agreed.map(|b| b.state),
             accessed_ns: 0,
             pinned: false,
             offloaded: agreed.is_some_and(|b| b.offloaded),

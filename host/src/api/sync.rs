@@ -105,6 +105,7 @@ impl Host {
         on_event(&Event::Scanning {
             conduit: c.name.clone(),
         });
+        let phase = Instant::now();
         let previous = [
             self.index.entries(c.id, Side::Source)?,
             self.index.entries(c.id, Side::Destination)?,
@@ -118,6 +119,15 @@ impl Host {
             });
             handles.map(|h| h.join().expect("the scanner does not panic"))
         });
+        tracing::info!(
+            conduit = %c.name,
+            files = source.records.len() + destination.records.len(),
+            hashed_files = source.hashed_files + destination.hashed_files,
+            hashed_bytes = source.hashed_bytes + destination.hashed_bytes,
+            ms = phase.elapsed().as_millis() as u64,
+            "scanned"
+        );
+        let phase = Instant::now();
         report_scan(report, &[&source, &destination]);
         let base = self.index.base(c.id)?;
 
@@ -172,8 +182,11 @@ impl Host {
                 .map(|(free, capacity)| Volume { capacity, free }),
             local_bytes,
         };
+        tracing::info!(conduit = %c.name, entries = entries.len(), ms = phase.elapsed().as_millis() as u64, "diffed");
+        let phase = Instant::now();
         let actions = policy.plan(&context, &entries)?;
         let plan = plan::validate(policy.name(), &entries, actions)?;
+        tracing::info!(conduit = %c.name, actions = plan.actions.len(), ms = phase.elapsed().as_millis() as u64, "planned");
 
         if let Some(reason) = guards::mass_delete(
             c,
@@ -222,7 +235,9 @@ impl Host {
             deletes_withheld,
             on_progress: &on_progress,
         };
+        let phase = Instant::now();
         let outcome = exec::execute(&run, &plan, &mut self.index)?;
+        tracing::info!(conduit = %c.name, ms = phase.elapsed().as_millis() as u64, "executed");
         report.counts = outcome.counts;
         report.problems = outcome.problems;
         self.finish(report)

@@ -28,7 +28,7 @@ pub fn entries(
         let a = source.get(path);
         let b = destination.get(path);
         let agreed = base.get(path);
-        let base_state = agreed.map(|r| r.state.clone());
+        let base_state = agreed.map(|r| r.state);
         let offloaded = agreed.is_some_and(|r| r.offloaded);
         let source_state = a.map(Record::state);
         let source_change = match (offloaded, &source_state) {

@@ -313,12 +313,15 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
             break;
         }
         // Stage in parallel; an archive move onto identical content needs no copy.
+        let timer = std::time::Instant::now();
         let staged = parallel(&pending, |t| state.stage(t));
+        let staged_ms = timer.elapsed().as_millis() as u64;
         for root in run.roots {
             if let Err(e) = root.sync() {
                 tracing::warn!(root = %root.path().display(), "syncfs failed: {e}");
             }
         }
+        let synced_ms = timer.elapsed().as_millis() as u64;
         let mut committed = Vec::new();
         for (t, result) in pending.iter().zip(staged) {
             match result {
@@ -333,7 +336,16 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
         for root in run.roots {
             let _ = root.sync();
         }
+        let committed_ms = timer.elapsed().as_millis() as u64;
         let checks = parallel(&committed, |(t, _)| state.verify(t));
+        tracing::debug!(
+            files = pending.len(),
+            staged_ms,
+            synced_ms,
+            committed_ms,
+            verified_ms = timer.elapsed().as_millis() as u64,
+            "transfer batch"
+        );
         pending.clear();
         for ((t, commit), check) in committed.into_iter().zip(checks) {
             match check {
