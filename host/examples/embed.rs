@@ -34,7 +34,10 @@ fn main() -> anyhow::Result<()> {
         report.halted
     );
     for run in host.history("example", 10)? {
-        println!("generation {}: {} copied", run.generation, run.counts.copied);
+        println!(
+            "generation {}: {} copied",
+            run.generation, run.counts.copied
+        );
     }
     Ok(())
 }

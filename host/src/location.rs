@@ -25,6 +25,8 @@ use crate::scan::{self, TEMP_MARKER};
 /// an unmounted or wrong disk.
 const MARKER_FILE: &str = "root-id";
 const TRASH_DIR: &str = "trash";
+/// Archive's proof of what it moved here: one JSON object per line.
+const MANIFEST_FILE: &str = "archive-manifest.jsonl";
 
 /// One root on the local filesystem.
 #[derive(Debug, Clone)]
@@ -299,6 +301,31 @@ impl LocalRoot {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- the archive manifest ---------------------------------------------
+
+    /// Append lines to this root's archive manifest, durably.
+    pub fn append_manifest(&self, lines: &[String]) -> std::io::Result<()> {
+        let dir = self.bookkeeping();
+        std::fs::create_dir_all(&dir)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(MANIFEST_FILE))?;
+        let mut text = lines.join("\n");
+        text.push('\n');
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    }
+
+    /// The lines of this root's archive manifest (none if it has none).
+    pub fn manifest(&self) -> std::io::Result<Vec<String>> {
+        match std::fs::read_to_string(self.bookkeeping().join(MANIFEST_FILE)) {
+            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

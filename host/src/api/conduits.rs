@@ -54,6 +54,10 @@ const HOST_SETTINGS: &[(&str, &str)] = &[
         "the mass-delete guard: the largest share of a side one run may delete, e.g. 50%",
     ),
     ("trash-days", "days a trashed file is kept, e.g. 30"),
+    (
+        "source-capacity",
+        "treat the source as a volume of this size holding only this conduit's files, e.g. 50G; `measure` for the real volume",
+    ),
 ];
 
 /// The default mass-delete threshold (DESIGN §5), in percent.
@@ -121,6 +125,7 @@ impl Host {
             enabled: true,
             max_delete_pct: DEFAULT_MAX_DELETE_PCT,
             trash_days: DEFAULT_TRASH_DAYS,
+            source_capacity: None,
         })
     }
 
@@ -155,6 +160,14 @@ impl Host {
                             "trash-days must be a whole number of days, not {value:?}"
                         ))
                     })?;
+                }
+                "source-capacity" if value == "measure" => c.source_capacity = None,
+                "source-capacity" => {
+                    c.source_capacity = Some(options::parse_size(value).ok_or_else(|| {
+                        super::UsageError(format!(
+                            "source-capacity must be a size like 50G (or `measure`), not {value:?}"
+                        ))
+                    })?);
                 }
                 _ => {
                     policy_options.retain(|(k, _)| k != key);

@@ -37,6 +37,9 @@ pub struct VerifyReport {
     pub corrupted: Vec<String>,
     /// Files changed or gone since the last scan (a sync will handle them).
     pub changed: Vec<String>,
+    /// Entries of the destination's archive manifest checked (each must
+    /// still hold the content archive recorded).
+    pub archived: u64,
 }
 
 /// Pins as one matcher.
@@ -265,7 +268,39 @@ impl Host {
                 }
             }
         }
+        self.verify_manifest(&roots[1], &mut report)?;
         Ok(report)
+    }
+
+    /// Every file the archive manifest lists must be there, byte for byte.
+    fn verify_manifest(&self, root: &LocalRoot, report: &mut VerifyReport) -> anyhow::Result<()> {
+        for line in root.manifest()? {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                report
+                    .corrupted
+                    .push(format!("archive manifest: unreadable line {line:?}"));
+                continue;
+            };
+            let path = entry["path"].as_str().unwrap_or_default();
+            let recorded = entry["blake3"].as_str().unwrap_or_default();
+            report.archived += 1;
+            let found = root.hash(path, Kind::File).map(|d| {
+                blake3::Hash::from_bytes(crate::policy::digest_to_bytes(d))
+                    .to_hex()
+                    .to_string()
+            });
+            match found {
+                Ok(hex) if hex == recorded => {}
+                Ok(_) => report.corrupted.push(format!(
+                    "destination {path}: archived content changed since it was archived (from {})",
+                    entry["original"].as_str().unwrap_or_default()
+                )),
+                Err(e) => report.corrupted.push(format!(
+                    "destination {path}: archived file is missing or unreadable: {e}"
+                )),
+            }
+        }
+        Ok(())
     }
 
     /// Both roots, after the same preflight as a sync.

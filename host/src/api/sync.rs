@@ -177,9 +177,15 @@ impl Host {
             now_ns: now_ns(),
             first_run: base.is_empty(),
             settings,
-            source_volume: roots[0]
-                .volume()
-                .map(|(free, capacity)| Volume { capacity, free }),
+            source_volume: match c.source_capacity {
+                Some(capacity) => Some(Volume {
+                    capacity,
+                    free: capacity.saturating_sub(local_bytes),
+                }),
+                None => roots[0]
+                    .volume()
+                    .map(|(free, capacity)| Volume { capacity, free }),
+            },
             local_bytes,
         };
         tracing::info!(conduit = %c.name, entries = entries.len(), ms = phase.elapsed().as_millis() as u64, "diffed");

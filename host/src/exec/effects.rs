@@ -24,6 +24,8 @@ pub(crate) enum Problem {
 /// A transfer after its commit: what it pushed into the trash, if anything.
 pub(crate) struct Committed {
     trashed: Option<String>,
+    /// False when the identical content was already there (no bytes moved).
+    copied: bool,
 }
 
 pub(crate) struct Effects<'r> {
@@ -39,6 +41,8 @@ pub(crate) struct Effects<'r> {
     /// Directories written, for their mtime at the end.
     dirs: Vec<(Side, String, i64)>,
     batch: Batch,
+    /// Archive manifest lines not yet written to the destination.
+    manifest: Vec<String>,
     pub(crate) outcome: Outcome,
 }
 
@@ -75,6 +79,7 @@ impl<'r> Effects<'r> {
             dirty: Default::default(),
             dirs: Vec::new(),
             batch: Batch::default(),
+            manifest: Vec::new(),
             outcome: Outcome::default(),
         }
     }
@@ -253,7 +258,12 @@ impl<'r> Effects<'r> {
     pub(crate) fn commit(&mut self, t: &Transfer, staged: StagedOrPresent) -> Option<Committed> {
         let to = t.from.other();
         let staged = match staged {
-            StagedOrPresent::AlreadyThere => return Some(Committed { trashed: None }),
+            StagedOrPresent::AlreadyThere => {
+                return Some(Committed {
+                    trashed: None,
+                    copied: false,
+                });
+            }
             StagedOrPresent::Staged(s) => s,
         };
         // Between staging and now the target may have changed: check again
@@ -264,7 +274,10 @@ impl<'r> Effects<'r> {
             return None;
         }
         match self.root(to).commit(staged, self.run.generation) {
-            Ok(trashed) => Some(Committed { trashed }),
+            Ok(trashed) => Some(Committed {
+                trashed,
+                copied: true,
+            }),
             Err(err) => {
                 self.fail_transfer(t, Problem::Fail(format!("committing failed: {err}")));
                 None
@@ -323,7 +336,9 @@ impl<'r> Effects<'r> {
         self.set(to, &t.to, Some(record));
         let counts = &mut self.outcome.counts;
         counts.verified += 1;
-        counts.bytes += t.size;
+        if c.copied {
+            counts.bytes += t.size;
+        }
         match t.kind {
             TransferKind::Copy | TransferKind::CopyThenEvict => counts.copied += 1,
             TransferKind::Hydrate => {
@@ -350,6 +365,7 @@ impl<'r> Effects<'r> {
                     return self.problem(&path, "move-to-destination", p);
                 }
                 self.outcome.counts.moved += 1;
+                self.manifest_line(&path, t);
                 self.done(
                     &path,
                     "move-to-destination",
@@ -366,6 +382,26 @@ impl<'r> Effects<'r> {
             }
             TransferKind::Copy | TransferKind::Hydrate => {}
         }
+    }
+
+    /// Archive's record of a verified move: where the content is, where it
+    /// came from, its size and BLAKE3.
+    fn manifest_line(&mut self, original: &str, t: &Transfer) {
+        let Some(seen) = self.expected(t) else { return };
+        let digest = seen.digest.map(|d| {
+            blake3::Hash::from_bytes(crate::policy::digest_to_bytes(d))
+                .to_hex()
+                .to_string()
+        });
+        let line = serde_json::json!({
+            "path": t.to,
+            "original": original,
+            "size": seen.size,
+            "blake3": digest,
+            "archived_at_ns": crate::index::now_ns(),
+            "generation": self.run.generation,
+        });
+        self.manifest.push(line.to_string());
     }
 
     fn remove_source(&mut self, path: &str) -> Result<(), Problem> {
@@ -628,6 +664,10 @@ impl<'r> Effects<'r> {
                 let record = self.overlay[s].get(&path).cloned().flatten();
                 self.batch.entries[s].push((path, record));
             }
+        }
+        if !self.manifest.is_empty() {
+            let lines = std::mem::take(&mut self.manifest);
+            self.root(Side::Destination).append_manifest(&lines)?;
         }
         let batch = std::mem::take(&mut self.batch);
         index.commit(self.run.conduit, self.run.generation, &batch)

@@ -3,7 +3,9 @@
 //! Order of work, so that nothing is lost whatever fails or crashes:
 //!
 //! 1. **Directories** are created (parents first).
-//! 2. **Transfers** — plain copies, hydrations, archive moves — run in
+//! 2. **Compound** changes (conflict copies, renames, symlinks) run one entry
+//!    at a time in the order the policy gave.
+//! 3. **Transfers** — plain copies, hydrations, archive moves — run in
 //!    batches: every file of a batch is staged under a temporary name beside
 //!    its target by parallel workers, one `syncfs` makes the batch durable,
 //!    each staged file is renamed over its target (the old version
@@ -12,8 +14,6 @@
 //!    with the digest the scan recorded for the source. A mismatch is retried
 //!    a bounded number of times; a source that changed since the scan is
 //!    skipped (it is planned again next run).
-//! 3. **Compound** changes (conflict copies, renames, symlinks) run one entry
-//!    at a time in the order the policy gave.
 //! 4. **Removals** of verified sources: archived originals and evictions,
 //!    each only after its own destination copy verified in this run.
 //! 5. **Deletes** (into the trash, deepest paths first) run only if every
@@ -171,24 +171,20 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
             state.directory(*i, *from);
         }
     }
-    // 2. Transfers, in durable batches.
-    let transfers: Vec<Transfer> = work
-        .iter()
-        .filter_map(|w| match w {
-            Work::Transfer(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut moved_ok: Vec<Transfer> = Vec::new();
-    for batch in batches(&transfers) {
-        let verified = transfer_batch(run, &mut state, batch);
-        moved_ok.extend(verified);
-        state.flush(index)?;
-    }
-    // 3. Compound changes, one entry at a time.
+    // 2. Compound changes, one entry at a time (before transfers:
+    //    a conflict copy may turn a file into the directory new files go into).
     for w in &work {
         if let Work::Compound(i, actions) = w {
             state.compound(*i, actions);
+        }
+    }
+    // 3. Transfers, in durable batches.
+    let mut moved_ok: Vec<Transfer> = Vec::new();
+    for round in rounds(&work) {
+        for batch in batches(&round) {
+            let verified = transfer_batch(run, &mut state, batch);
+            moved_ok.extend(verified);
+            state.flush(index)?;
         }
     }
     for w in &work {
@@ -273,16 +269,35 @@ fn sort<'p>(run: &Run, plan: &'p Plan) -> Vec<Work<'p>> {
             }
             [Operation::Delete(side)] => Work::Delete(i, *side),
             [Operation::Evict] => Work::Evict(i),
-            [a @ (Operation::Accept | Operation::Conflict(_) | Operation::Skip(_))] => {
-                let _ = a;
+            [Operation::Accept | Operation::Conflict(_) | Operation::Skip(_)] => {
                 Work::NoIo(i, &group[0])
             }
             _ => Work::Compound(i, group),
         };
         work.push(item);
     }
-    // Parents before children for directories; `plan` is in entry (path) order.
+    // `plan` is in entry order, which is path order: parents before children.
     work
+}
+
+/// The transfers, in rounds where no two write the same target: archive's
+/// dedupe sends identical files to one target, and only the first may copy;
+/// the later ones find it there and re-verify it.
+fn rounds(work: &[Work]) -> Vec<Vec<Transfer>> {
+    let mut rounds: Vec<Vec<Transfer>> = Vec::new();
+    let mut seen: HashMap<(usize, &str), usize> = HashMap::new();
+    for w in work {
+        let Work::Transfer(t) = w else { continue };
+        let n = seen
+            .entry((side_index(t.from.other()), t.to.as_str()))
+            .or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(t.clone());
+        *n += 1;
+    }
+    rounds
 }
 
 /// Split transfers into batches bounded by count and bytes.

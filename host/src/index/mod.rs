@@ -86,6 +86,9 @@ pub struct Conduit {
     pub max_delete_pct: f64,
     /// Days a trashed file is kept before a run purges it.
     pub trash_days: u32,
+    /// Treat the source volume as this many bytes, holding only this
+    /// conduit's files (a quota for offload); none: measure the real volume.
+    pub source_capacity: Option<u64>,
 }
 
 impl Conduit {
@@ -233,8 +236,8 @@ impl Index {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO conduits (name, policy, policy_digest, options, cadence, ignore, enabled,
-                                   max_delete_pct, trash_days, created_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                   max_delete_pct, trash_days, created_ns, source_capacity)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 c.name,
                 c.policy,
@@ -246,6 +249,7 @@ impl Index {
                 c.max_delete_pct,
                 c.trash_days,
                 now_ns(),
+                c.source_capacity.map(|n| n as i64),
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -269,7 +273,8 @@ impl Index {
     pub fn update_conduit(&self, c: &Conduit) -> anyhow::Result<()> {
         self.conn.execute(
             "UPDATE conduits SET name = ?2, policy = ?3, policy_digest = ?4, options = ?5,
-                    cadence = ?6, ignore = ?7, enabled = ?8, max_delete_pct = ?9, trash_days = ?10
+                    cadence = ?6, ignore = ?7, enabled = ?8, max_delete_pct = ?9, trash_days = ?10,
+                    source_capacity = ?11
              WHERE id = ?1",
             params![
                 c.id,
@@ -282,6 +287,7 @@ impl Index {
                 c.enabled,
                 c.max_delete_pct,
                 c.trash_days,
+                c.source_capacity.map(|n| n as i64),
             ],
         )?;
         Ok(())
@@ -312,7 +318,8 @@ impl Index {
     ) -> anyhow::Result<Vec<Conduit>> {
         let sql = format!(
             "SELECT c.id, c.name, s.path, d.path, s.marker, d.marker, c.policy, c.policy_digest,
-                    c.options, c.cadence, c.ignore, c.enabled, c.max_delete_pct, c.trash_days
+                    c.options, c.cadence, c.ignore, c.enabled, c.max_delete_pct, c.trash_days,
+                    c.source_capacity
              FROM conduits c
              JOIN roots s ON s.conduit = c.id AND s.side = 0
              JOIN roots d ON d.conduit = c.id AND d.side = 1
@@ -336,6 +343,7 @@ impl Index {
                     enabled: r.get(11)?,
                     max_delete_pct: r.get(12)?,
                     trash_days: r.get(13)?,
+                    source_capacity: r.get::<_, Option<i64>>(14)?.map(|n| n as u64),
                 },
                 r.get::<_, String>(8)?,
                 r.get::<_, String>(10)?,

@@ -9,7 +9,8 @@
 //! - `conduits`: name, policy (name + digest of the component it was created
 //!   with), policy options as given (`key`, `value` text pairs in JSON, checked
 //!   against the policy's schema on use), cadence, ignore globs (JSON), enabled,
-//!   the delete guard's threshold and the trash retention.
+//!   the delete guard's threshold and the trash retention; since version 2,
+//!   an optional capacity to assume for the source volume (offload).
 //! - `roots`: the two locations of a conduit (`side` 0 = source, 1 =
 //!   destination), their path and the id written in their root marker.
 //! - `entries`: what the last scan saw in a root, per relative path: kind,
@@ -34,7 +35,8 @@ use rusqlite::Connection;
 
 /// Migrations, in order; migration `i` takes the schema from version `i` to
 /// `i + 1`. Never edit a released one: append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE conduits (
     id              INTEGER PRIMARY KEY,
     name            TEXT NOT NULL UNIQUE,
@@ -124,7 +126,11 @@ CREATE TABLE pins (
     glob        TEXT NOT NULL,
     PRIMARY KEY (conduit, glob)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE conduits ADD COLUMN source_capacity INTEGER;
+"#,
+];
 
 /// The schema version this binary writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
