@@ -30,7 +30,10 @@ impl Run {
     /// The stdout parsed as one JSON value (for `--json` commands about one conduit).
     pub fn json(&self) -> Value {
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 
@@ -124,7 +127,10 @@ pub fn read(root: &Path, rel: &str) -> Option<String> {
 /// Set a file's mtime to `secs` after the epoch.
 pub fn set_mtime(root: &Path, rel: &str, secs: i64) {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
-    let f = std::fs::File::options().write(true).open(root.join(rel)).unwrap();
+    let f = std::fs::File::options()
+        .write(true)
+        .open(root.join(rel))
+        .unwrap();
     f.set_modified(t).unwrap();
 }
 
@@ -152,18 +158,28 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let path = entry.path();
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         if rel == ".conduit" {
             continue;
         }
         let ft = entry.file_type().unwrap();
         if ft.is_symlink() {
-            out.insert(rel, format!("-> {}", std::fs::read_link(&path).unwrap().display()));
+            out.insert(
+                rel,
+                format!("-> {}", std::fs::read_link(&path).unwrap().display()),
+            );
         } else if ft.is_dir() {
             out.insert(rel.clone(), "dir/".into());
             walk(root, &path, out);
         } else {
-            out.insert(rel, String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned());
+            out.insert(
+                rel,
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+            );
         }
     }
 }
