@@ -38,16 +38,19 @@ pub struct LocalRoot {
 #[derive(Debug)]
 pub struct Staged {
     temp: PathBuf,
+    /// The target path, relative to the root.
     pub rel: String,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl LocalRoot {
+    /// The root folder at `root`.
     pub fn new(root: impl Into<PathBuf>) -> LocalRoot {
         LocalRoot { root: root.into() }
     }
 
+    /// The root folder.
     pub fn path(&self) -> &Path {
         &self.root
     }

@@ -11,9 +11,13 @@ use crate::scan::Rules;
 /// What `add` needs; see [`NewConduit::new`] for the defaults.
 #[derive(Debug, Clone)]
 pub struct NewConduit {
+    /// The conduit's name: letters, digits, `-`, `_`, `.`.
     pub name: String,
+    /// The source root (A), an existing folder.
     pub source: PathBuf,
+    /// The destination root (B), an existing folder.
     pub destination: PathBuf,
+    /// A policy name (`conduit policy list`).
     pub policy: String,
     /// Policy options, `key=value` as typed after `--set`.
     pub options: Vec<(String, String)>,

@@ -44,12 +44,15 @@ fn usage<T>(message: impl Into<String>) -> anyhow::Result<T> {
 /// The result of one sync run of one conduit: what `sync --json` prints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncReport {
+    /// The conduit's name.
     pub conduit: String,
     /// The run's number in the conduit's history (0 when halted before it began).
     pub generation: i64,
+    /// True when the run only planned.
     pub dry_run: bool,
     /// Why a safety guard stopped the run; nothing was changed on disk.
     pub halted: Option<String>,
+    /// What the run did (flattened into the JSON object).
     #[serde(flatten)]
     pub counts: Counts,
     /// Paths the scan could not read (they block deletes for the run).
@@ -61,6 +64,7 @@ pub struct SyncReport {
     /// Dry runs: the plan, one line per action.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub plan: Vec<String>,
+    /// Wall time of the run.
     pub duration_ms: u64,
 }
 
@@ -83,6 +87,7 @@ impl Host {
         })
     }
 
+    /// The home folder this host uses.
     pub fn home(&self) -> &Path {
         &self.home
     }

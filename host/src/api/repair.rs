@@ -18,7 +18,9 @@ use crate::policy::{Action, Entry, Kind, Operation, Rename, Side, Transfer};
 /// Which version `resolve` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Keep {
+    /// The source's version wins.
     Source,
+    /// The destination's version wins.
     Destination,
     /// The source's version keeps the name; the destination's is kept on
     /// both sides under a conflict name.
@@ -28,9 +30,11 @@ pub enum Keep {
 /// What `verify` found.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
+    /// The conduit's name.
     pub conduit: String,
     /// Files re-read and found identical to the index.
     pub verified: u64,
+    /// Bytes re-read and matched.
     pub bytes: u64,
     /// Files whose content differs although size and mtime did not change
     /// (bit rot, tampering): `side path: what`.

@@ -26,15 +26,26 @@ pub struct SyncOptions {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// Scanning both roots.
-    Scanning { conduit: String },
-    /// The plan is validated: this many actions and bytes to transfer.
-    Planned {
+    Scanning {
+        /// The conduit's name.
         conduit: String,
+    },
+    /// The plan is validated.
+    Planned {
+        /// The conduit's name.
+        conduit: String,
+        /// Actions in the plan.
         actions: usize,
+        /// Bytes it will transfer.
         bytes: u64,
     },
-    /// A transfer finished and verified: its bytes.
-    Transferred { conduit: String, bytes: u64 },
+    /// A transfer finished and verified.
+    Transferred {
+        /// The conduit's name.
+        conduit: String,
+        /// Its bytes.
+        bytes: u64,
+    },
     /// The run ended.
     Finished(Box<SyncReport>),
 }

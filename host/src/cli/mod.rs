@@ -16,8 +16,11 @@ use crate::policy::options;
 
 /// Exit codes of DESIGN §7.
 pub mod exit {
+    /// Done.
     pub const OK: i32 = 0;
+    /// An error: nothing or only part was attempted.
     pub const ERROR: i32 = 1;
+    /// A mistake in the command line or its values.
     pub const USAGE: i32 = 2;
     /// Finished, but some actions failed.
     pub const PARTIAL: i32 = 3;

@@ -50,19 +50,29 @@ const WORKERS: usize = 8;
 /// What a run did, by kind of action.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Files, directories and symlinks written to the other side (conflict copies included).
     pub copied: u64,
+    /// Paths moved to a trash (or empty directories removed).
     pub deleted: u64,
+    /// Archived: copied, verified, and removed from the source.
     pub moved: u64,
+    /// Paths renamed on one side (detected renames, conflict copies set aside).
     pub renamed: u64,
+    /// Paths left untouched and reported as conflicts.
     pub conflicts: u64,
+    /// Source copies removed after their destination copy verified (offload).
     pub evicted: u64,
+    /// Offloaded files brought back to the source.
     pub hydrated: u64,
+    /// Paths recorded as in sync without any I/O.
     pub accepted: u64,
+    /// Actions not done this run (they come back next run).
     pub skipped: u64,
     /// Bytes written to the other side.
     pub bytes: u64,
     /// Committed files whose content was re-read and matched.
     pub verified: u64,
+    /// Actions that failed.
     pub failed: u64,
 }
 
@@ -100,10 +110,13 @@ impl Counts {
 
 /// Everything the executor needs besides the plan.
 pub struct Run<'a> {
+    /// The conduit's id in the index.
     pub conduit: i64,
+    /// The run's generation number.
     pub generation: i64,
     /// Indexed by `side_index`.
     pub roots: [&'a LocalRoot; 2],
+    /// The entries the plan's actions refer to.
     pub entries: &'a [Entry],
     /// What the scan saw on each side, for the changed-since-scan checks.
     pub scans: [&'a HashMap<String, Record>; 2],
@@ -116,6 +129,7 @@ pub struct Run<'a> {
 /// What happened.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// What was done.
     pub counts: Counts,
     /// One line per failed or skipped action: `path: what happened`.
     pub problems: Vec<String>,

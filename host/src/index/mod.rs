@@ -21,10 +21,15 @@ use crate::policy::{Digest, Kind, Side, State, digest_from_bytes, digest_to_byte
 /// What a scan saw at one path of a root.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
+    /// File, directory or symlink.
     pub kind: Kind,
+    /// Bytes of content (0 for directories).
     pub size: u64,
+    /// Modification time, ns since the Unix epoch.
     pub mtime_ns: i64,
+    /// Permission bits.
     pub mode: u32,
+    /// Inode number: a changed inode means a replaced file.
     pub inode: u64,
     /// BLAKE3 of the content (of the target, for a symlink); none for
     /// directories and for files that could not be read.
@@ -58,6 +63,7 @@ impl Record {
 /// The agreed state of a path in a conduit's base.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BaseRecord {
+    /// Kind, size, mtime, mode and digest both sides agreed on.
     pub state: State,
     /// The source copy was evicted; the content lives in the destination.
     pub offloaded: bool,
@@ -66,20 +72,29 @@ pub struct BaseRecord {
 /// A conduit as stored.
 #[derive(Debug, Clone)]
 pub struct Conduit {
+    /// Row id.
     pub id: i64,
+    /// Unique name.
     pub name: String,
+    /// The source root (A).
     pub source: PathBuf,
+    /// The destination root (B).
     pub destination: PathBuf,
-    /// The ids written into each root's marker by `add`.
+    /// The id `add` wrote into the source's marker.
     pub source_marker: String,
+    /// The id `add` wrote into the destination's marker.
     pub destination_marker: String,
+    /// The policy's name.
     pub policy: String,
     /// BLAKE3 of the policy component the conduit was created with.
     pub policy_digest: String,
     /// Policy options as the user gave them; checked against the schema on use.
     pub options: Vec<(String, String)>,
+    /// `manual`, `instant`, or an interval such as `5m`.
     pub cadence: String,
+    /// Gitignore-syntax rules applied to both roots.
     pub ignore: Vec<String>,
+    /// False while paused: scheduled runs skip it.
     pub enabled: bool,
     /// The mass-delete guard: a plan deleting more than this share (percent)
     /// of a side's files halts unless forced.
@@ -92,6 +107,7 @@ pub struct Conduit {
 }
 
 impl Conduit {
+    /// The root on `side`.
     pub fn root(&self, side: Side) -> &Path {
         match side {
             Side::Source => &self.source,
@@ -99,6 +115,7 @@ impl Conduit {
         }
     }
 
+    /// The marker id `add` wrote into the root on `side`.
     pub fn marker(&self, side: Side) -> &str {
         match side {
             Side::Source => &self.source_marker,
@@ -110,10 +127,15 @@ impl Conduit {
 /// One row of `history`.
 #[derive(Debug, Clone)]
 pub struct Generation {
+    /// The generation number.
     pub id: i64,
+    /// When the run started (ns since the epoch).
     pub started_ns: i64,
+    /// When it ended; none while running or after a crash.
     pub ended_ns: Option<i64>,
+    /// True for plan-only runs.
     pub dry_run: bool,
+    /// The safety guard's message, if one stopped the run.
     pub halted: Option<String>,
     /// The run's report as JSON (see `api::SyncReport`); none if it never ended.
     pub report: Option<String>,
@@ -122,23 +144,34 @@ pub struct Generation {
 /// One file in a root's trash.
 #[derive(Debug, Clone)]
 pub struct TrashRecord {
+    /// Row id (0 before it is stored).
     pub id: i64,
+    /// The root the file was trashed from.
     pub side: Side,
+    /// The path it had in that root.
     pub path: String,
     /// Relative to the root, inside its bookkeeping folder.
     pub trashed_as: String,
+    /// File, directory or symlink.
     pub kind: Kind,
+    /// Bytes of content.
     pub size: u64,
+    /// Its content digest, when known.
     pub digest: Option<Digest>,
+    /// When it went to the trash (ns since the epoch).
     pub trashed_ns: i64,
 }
 
 /// An executed action, for the journal.
 #[derive(Debug, Clone)]
 pub struct JournalRow {
+    /// The entry's path.
     pub path: String,
+    /// The action's name (`copy`, `delete`, ...).
     pub action: String,
+    /// `done`, `failed` or `skipped`.
     pub outcome: &'static str,
+    /// Where to, or why not.
     pub detail: Option<String>,
 }
 
@@ -149,13 +182,16 @@ pub struct Batch {
     pub entries: [Vec<(String, Option<Record>)>; 2],
     /// Base rows to upsert (`Some`) or drop (`None`).
     pub base: Vec<(String, Option<BaseRecord>)>,
+    /// Journal rows to append.
     pub journal: Vec<JournalRow>,
     /// Conflicts to open (`Some(reason)`) or close (`None`).
     pub conflicts: Vec<(String, Option<String>)>,
+    /// Files that went to a trash.
     pub trash: Vec<TrashRecord>,
 }
 
 impl Batch {
+    /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.entries.iter().all(Vec::is_empty)
             && self.base.is_empty()
@@ -293,6 +329,7 @@ impl Index {
         Ok(())
     }
 
+    /// Forget a conduit and everything recorded about it.
     pub fn remove_conduit(&self, id: i64) -> anyhow::Result<()> {
         self.conn
             .execute("DELETE FROM conduits WHERE id = ?1", [id])?;
@@ -304,6 +341,7 @@ impl Index {
         self.query_conduits("", [])
     }
 
+    /// The conduit named `name`, if any.
     pub fn conduit(&self, name: &str) -> anyhow::Result<Option<Conduit>> {
         Ok(self
             .query_conduits("WHERE c.name = ?1", [name])?
@@ -521,6 +559,7 @@ impl Index {
 
     // ---- generations ----------------------------------------------------
 
+    /// Record the start of a run; returns its generation number.
     pub fn start_generation(
         &self,
         conduit: i64,
@@ -534,6 +573,7 @@ impl Index {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Record the end of a run with its report (JSON).
     pub fn finish_generation(
         &self,
         generation: i64,
@@ -643,6 +683,7 @@ impl Index {
         Ok(())
     }
 
+    /// The conduit's pinned globs.
     pub fn pins(&self, conduit: i64) -> anyhow::Result<Vec<String>> {
         let mut stmt = self
             .conn
@@ -651,6 +692,7 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Pin or unpin a glob; false when nothing changed.
     pub fn set_pin(&self, conduit: i64, glob: &str, pinned: bool) -> anyhow::Result<bool> {
         let changed = if pinned {
             self.conn.execute(

@@ -20,58 +20,81 @@ pub struct DiffFile {
     pub now_ns: i64,
     /// Default: true when no entry has a base.
     pub first_run: Option<bool>,
+    /// The source volume, for offload.
     pub source_volume: Option<VolumeJson>,
+    /// Bytes of the conduit's files in the source (default 0).
     #[serde(default)]
     pub local_bytes: u64,
+    /// The entries, each path once.
     pub entries: Vec<EntryJson>,
 }
 
+/// Size of a volume in bytes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeJson {
+    /// Total bytes.
     pub capacity: u64,
+    /// Free bytes.
     pub free: u64,
 }
 
+/// One entry; see docs/diff-json.md.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntryJson {
+    /// Relative, `/`-separated.
     pub path: String,
+    /// The source's state; absent when the path is not there.
     pub source: Option<StateJson>,
     /// Default: derived from `base` and `source`.
     pub source_change: Option<ChangeJson>,
+    /// The destination's state; absent when the path is not there.
     pub destination: Option<StateJson>,
     /// Default: derived from `base` and `destination`.
     pub destination_change: Option<ChangeJson>,
+    /// The last agreed state; absent on a first run.
     pub base: Option<StateJson>,
+    /// Last access of the source copy (default 0).
     #[serde(default)]
     pub accessed_ns: i64,
+    /// Pinned (offload).
     #[serde(default)]
     pub pinned: bool,
+    /// Evicted by an earlier run (offload).
     #[serde(default)]
     pub offloaded: bool,
 }
 
+/// A state; every field has a default.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateJson {
+    /// Default: file.
     #[serde(default = "default_kind")]
     pub kind: KindJson,
+    /// Default 0.
     #[serde(default)]
     pub size: u64,
+    /// Default 0.
     #[serde(default)]
     pub mtime_ns: i64,
+    /// Default 0o644 for files and links, 0o755 for directories.
     pub mode: Option<u32>,
     /// 64 hex digits, or any other text standing for content (hashed with
     /// BLAKE3, so equal texts mean equal content). Default for files: unknown.
     pub digest: Option<String>,
 }
 
+/// `file`, `directory` or `symlink`.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KindJson {
+    /// A regular file.
     File,
+    /// A directory.
     Directory,
+    /// A symbolic link.
     Symlink,
 }
 
@@ -79,13 +102,19 @@ fn default_kind() -> KindJson {
     KindJson::File
 }
 
+/// A change class, kebab-case.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeJson {
+    /// Same as base.
     Unchanged,
+    /// New since base.
     Created,
+    /// Different content than base.
     Modified,
+    /// Gone since base.
     Deleted,
+    /// Another kind than base.
     TypeChanged,
 }
 

@@ -16,6 +16,7 @@ use crate::policy::{Action, Digest, Entry, Kind, Operation, PolicyError, Side};
 /// A plan that passed validation: actions grouped by entry, in entry order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The actions, grouped by entry, in entry order.
     pub actions: Vec<Action>,
 }
 

@@ -42,6 +42,7 @@ pub struct Scan {
     pub temp_files: Vec<PathBuf>,
     /// Files hashed (not reused from the index) and their bytes.
     pub hashed_files: u64,
+    /// Bytes of those files.
     pub hashed_bytes: u64,
 }
 
@@ -59,7 +60,9 @@ impl Scan {
 /// Live counters for progress displays.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Paths recorded so far.
     pub entries: AtomicU64,
+    /// Bytes hashed so far.
     pub hashed_bytes: AtomicU64,
 }
 
