@@ -106,10 +106,13 @@ mod tests {
     /// Each row: path states in source, destination, base (content id, 0 =
     /// absent; base `-n` = offloaded with content n) -> whether the entry is
     /// sent with scope `changes`, and its change classes.
+    /// Source, destination, base -> expected change classes.
+    type Row = (u64, u64, i64, Option<(Change, Change)>);
+
     #[test]
     fn entries_table() {
         use Change::*;
-        let rows: &[(u64, u64, i64, Option<(Change, Change)>)] = &[
+        let rows: &[Row] = &[
             (1, 1, 1, None),
             (1, 0, 0, Some((Created, Unchanged))),
             (0, 1, 0, Some((Unchanged, Created))),

@@ -244,15 +244,22 @@ impl<'r> Effects<'r> {
             };
         }
         self.unchanged_since_scan(to, &t.to)?;
-        self.root(to)
+        let staged = self
+            .root(to)
             .stage_file(
                 &self.root(t.from).file_path(&e.path),
                 &t.to,
                 source.mode,
                 source.mtime_ns,
             )
-            .map(StagedOrPresent::Staged)
-            .map_err(|err| Problem::Fail(format!("writing the {} failed: {err}", to.name())))
+            .map_err(|err| Problem::Fail(format!("writing the {} failed: {err}", to.name())))?;
+        // A file still being written changes under the copy: never commit a
+        // torn copy; the next run takes the finished file.
+        if let Err(p) = self.unchanged_since_scan(t.from, &e.path) {
+            self.root(to).discard(staged);
+            return Err(p);
+        }
+        Ok(StagedOrPresent::Staged(staged))
     }
 
     pub(crate) fn commit(&mut self, t: &Transfer, staged: StagedOrPresent) -> Option<Committed> {
