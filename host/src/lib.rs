@@ -5,7 +5,8 @@
 //! [`policy`] (a wasm component decides) → [`plan`] (the host validates and
 //! applies the safety guards) → [`exec`] (commit-then-verify through a
 //! [`location`]) → back to the [`index`]. [`api`] is the embedding surface
-//! that drives it; [`cli`] is a thin layer over [`api`].
+//! that drives it; [`watch`] runs conduits by themselves (filesystem events
+//! and cadences); [`cli`] is a thin layer over [`api`] and [`watch`].
 
 pub mod api;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod location;
 pub mod plan;
 pub mod policy;
 pub mod scan;
+pub mod watch;
 
 /// The folder inside each root that holds Conduit's marker and trash. Always
 /// ignored by scans; no policy may name a path inside it.

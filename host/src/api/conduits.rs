@@ -239,26 +239,40 @@ fn existing_dir(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// `manual`, `instant`, or a positive number followed by s, m, h or d.
-pub fn parse_cadence(text: &str) -> Option<Option<std::time::Duration>> {
-    match text {
-        "manual" | "instant" => Some(None),
-        _ => {
-            let unit = match text.chars().last()? {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                _ => return None,
-            };
-            let n: u64 = text[..text.len() - 1].parse().ok().filter(|n| *n > 0)?;
-            Some(Some(std::time::Duration::from_secs(n * unit)))
+/// When a conduit runs by itself (under `conduit watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    /// Only when asked (`conduit sync`).
+    Manual,
+    /// Shortly after changes on either watched side settle.
+    Instant,
+    /// On a fixed interval.
+    Every(std::time::Duration),
+}
+
+impl Cadence {
+    /// `manual`, `instant`, or a positive number followed by s, m, h or d.
+    pub fn parse(text: &str) -> Option<Cadence> {
+        match text {
+            "manual" => Some(Cadence::Manual),
+            "instant" => Some(Cadence::Instant),
+            _ => {
+                let unit = match text.chars().last()? {
+                    's' => 1,
+                    'm' => 60,
+                    'h' => 3600,
+                    'd' => 86_400,
+                    _ => return None,
+                };
+                let n: u64 = text[..text.len() - 1].parse().ok().filter(|n| *n > 0)?;
+                Some(Cadence::Every(std::time::Duration::from_secs(n * unit)))
+            }
         }
     }
 }
 
 fn check_cadence(text: &str) -> anyhow::Result<()> {
-    match parse_cadence(text) {
+    match Cadence::parse(text) {
         Some(_) => Ok(()),
         None => usage(format!(
             "cadence {text:?} is not valid: use manual, instant, or an interval like 30s, 5m, 1h, 1d"

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use conduits::NewConduit;
+pub use conduits::{Cadence, NewConduit};
 pub use repair::{Keep, VerifyReport};
 pub use sync::{Event, SyncOptions};
 

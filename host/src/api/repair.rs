@@ -365,6 +365,7 @@ impl Host {
             scans: [&scans[0], &scans[1]],
             deletes_withheld: None,
             on_progress: &|_| {},
+            cancel: None,
         };
         let outcome = exec::execute(&run, &plan, &mut self.index)?;
         let report = super::SyncReport {

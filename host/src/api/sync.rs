@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::{Host, SyncReport};
@@ -20,6 +22,13 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// Run past the mass-delete and emptied-root guards.
     pub force: bool,
+    /// Rescan only the subtrees marked dirty in the index (by the watcher)
+    /// and trust the index for the rest.
+    pub only_dirty: bool,
+    /// Set from another thread to stop the run between transfer batches:
+    /// what is committed stays, nothing is left half-written, and the next
+    /// run does the rest.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Progress of a run, for displays and embedding apps.
@@ -122,11 +131,17 @@ impl Host {
             self.index.entries(c.id, Side::Destination)?,
         ];
         let progress = scan::Progress::default();
+        // A full scan covers every mark too; either way the marks read here
+        // are cleared once the scan is in the index.
+        let (dirty, dirty_upto) = self.index.dirty(c.id)?;
         let [source, destination] = std::thread::scope(|s| {
             let handles = [0, 1].map(|i| {
-                let (root, previous, rules, progress) =
-                    (&roots[i], &previous[i], &rules, &progress);
-                s.spawn(move || scan::scan(root.path(), rules, previous, progress))
+                let (root, previous, rules, progress, dirty) =
+                    (&roots[i], &previous[i], &rules, &progress, &dirty[i]);
+                s.spawn(move || match opts.only_dirty {
+                    true => scan::rescan(root.path(), rules, previous, dirty, progress),
+                    false => scan::scan(root.path(), rules, previous, progress),
+                })
             });
             handles.map(|h| h.join().expect("the scanner does not panic"))
         });
@@ -151,6 +166,9 @@ impl Host {
             .index
             .start_generation(c.id, opts.dry_run, opts.force)?;
         self.index.commit(c.id, report.generation, &scan_batch)?;
+        if !opts.dry_run {
+            self.index.clear_dirty(c.id, dirty_upto)?;
+        }
         drop(previous);
 
         if let Some(reason) = guards::emptied_root(
@@ -251,6 +269,7 @@ impl Host {
             scans: [&source.records, &destination.records],
             deletes_withheld,
             on_progress: &on_progress,
+            cancel: opts.cancel.as_deref(),
         };
         let phase = Instant::now();
         let outcome = exec::execute(&run, &plan, &mut self.index)?;

@@ -191,7 +191,10 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
             let outcome = host.hydrate(&name, &paths)?;
             return Ok(report_outcome("hydrated", &outcome));
         }
-        Command::Sync { .. } | Command::Policy(_) | Command::Demo { .. } => {
+        Command::Sync { .. }
+        | Command::Watch { .. }
+        | Command::Policy(_)
+        | Command::Demo { .. } => {
             unreachable!("dispatched in cli::run")
         }
     }
@@ -266,21 +269,26 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
         let last = host.history(&c.name, 1)?.into_iter().next();
         let conflicts = host.conflicts(&c.name)?.len();
         let offloaded_files = host.offloaded(&c.name)?;
-        let state = if !c.enabled {
-            "paused"
-        } else if last.as_ref().is_some_and(|r| r.halted.is_some()) {
-            "halted"
-        } else {
-            "idle"
+        let served = crate::watch::served(host.home(), c.id);
+        let state = match &served {
+            Some(s) => serde_json::to_value(s.state)?,
+            None if !c.enabled => json!("paused"),
+            None if last.as_ref().is_some_and(|r| r.halted.is_some()) => json!("halted"),
+            None => json!("idle"),
         };
         let mut entry = json!({
             "conduit": c.name,
             "policy": c.policy,
+            "cadence": c.cadence,
             "state": state,
+            "watched": served.is_some(),
             "last_run": last,
             "conflicts": conflicts,
             "offloaded": offloaded_files.len(),
         });
+        if let Some(s) = &served {
+            entry["service"] = serde_json::to_value(s)?;
+        }
         if offloaded {
             entry["offloaded_files"] = json!(
                 offloaded_files
@@ -324,6 +332,29 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
             entry["conflicts"],
             entry["offloaded"]
         );
+        if let Some(service) = entry.get("service") {
+            let when = |key: &str| {
+                service[key].as_i64().map_or("-".to_string(), |ns| {
+                    let secs = (ns - crate::index::now_ns()) / 1_000_000_000;
+                    if secs >= 0 {
+                        format!("in {secs}s")
+                    } else {
+                        format!("{}s ago", -secs)
+                    }
+                })
+            };
+            let detail = service["detail"]
+                .as_str()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            println!(
+                "  watched by pid {}, {} cadence{detail}; last run {}, next scheduled {}",
+                service["pid"],
+                entry["cadence"].as_str().unwrap_or_default(),
+                when("last_run_ns"),
+                when("next_run_ns"),
+            );
+        }
         if offloaded {
             for (path, size) in files {
                 println!("  {path} ({})", human_bytes(*size));

@@ -6,6 +6,7 @@ mod conduit_cmd;
 mod demo;
 mod policy_cmd;
 mod sync_cmd;
+mod watch_cmd;
 
 use std::path::PathBuf;
 
@@ -149,6 +150,17 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<String>,
     },
+    /// Run conduits by themselves, by cadence, until SIGINT/SIGTERM.
+    Watch {
+        /// Conduits to serve (default: all).
+        names: Vec<String>,
+        /// How often instant conduits get a full rescan anyway (watchers miss events).
+        #[arg(long, default_value = "1h", value_name = "INTERVAL")]
+        full_rescan: String,
+        /// One JSON object per event on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// List, inspect and try out sync policies.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -173,9 +185,18 @@ pub fn run() -> i32 {
             };
         }
     };
+    // A service logs what it does by default; one-shot commands stay quiet.
+    let default_log = match cli.command {
+        Command::Watch { .. } => "conduit=info",
+        _ => "error",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CONDUIT_LOG"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONDUIT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let home = cli.home.unwrap_or_else(default_home);
     let outcome = match cli.command {
@@ -188,6 +209,11 @@ pub fn run() -> i32 {
             force,
             json,
         } => sync_cmd::run(&home, names, all, dry_run, force, json),
+        Command::Watch {
+            names,
+            full_rescan,
+            json,
+        } => watch_cmd::run(&home, names, &full_rescan, json),
         other => conduit_cmd::run(&home, other),
     };
     match outcome {

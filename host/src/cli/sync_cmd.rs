@@ -32,7 +32,11 @@ pub(super) fn run(
     } else {
         names
     };
-    let opts = SyncOptions { dry_run, force };
+    let opts = SyncOptions {
+        dry_run,
+        force,
+        ..SyncOptions::default()
+    };
     let mut code = exit::OK;
     for name in names {
         let bar = progress_bar();

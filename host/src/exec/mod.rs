@@ -28,7 +28,7 @@ mod effects;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +124,14 @@ pub struct Run<'a> {
     pub deletes_withheld: Option<String>,
     /// Called with the bytes of each finished transfer.
     pub on_progress: &'a (dyn Fn(u64) + Sync),
+    /// When set, stop at the next batch boundary.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl Run<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// What happened.
@@ -196,6 +204,15 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
     let mut moved_ok: Vec<Transfer> = Vec::new();
     for round in rounds(&work) {
         for batch in batches(&round) {
+            if run.cancelled() {
+                // Copies come before deletes, so stopping here loses nothing.
+                state.flush(index)?;
+                let mut outcome = state.into_outcome();
+                outcome
+                    .problems
+                    .push("stopped early on request; the next run does the rest".into());
+                return Ok(outcome);
+            }
             let verified = transfer_batch(run, &mut state, batch);
             moved_ok.extend(verified);
             state.flush(index)?;

@@ -70,7 +70,7 @@ pub struct BaseRecord {
 }
 
 /// A conduit as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Conduit {
     /// Row id.
     pub id: i64,
@@ -430,6 +430,28 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// What the index holds for one path of one side.
+    pub fn entry(&self, conduit: i64, side: Side, path: &str) -> anyhow::Result<Option<Record>> {
+        let root = self.root_id(conduit, side)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, size, mtime_ns, mode, inode, digest, atime_ns
+             FROM entries WHERE root = ?1 AND path = ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![root, path], |r| {
+                Ok(Record {
+                    kind: kind_of(r.get(0)?),
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    mode: r.get(3)?,
+                    inode: r.get::<_, i64>(4)? as u64,
+                    digest: digest_of(r.get(5)?),
+                    atime_ns: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
     /// The conduit's base, by relative path.
     pub fn base(&self, conduit: i64) -> anyhow::Result<HashMap<String, BaseRecord>> {
         let mut stmt = self.conn.prepare_cached(
@@ -680,6 +702,49 @@ impl Index {
     pub fn forget_trash(&self, id: i64) -> anyhow::Result<()> {
         self.conn
             .execute("UPDATE trash SET restored = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    // ---- dirty marks (the watcher) ---------------------------------------
+
+    /// Record that `paths` changed on disk (their whole subtree, `""` for a
+    /// root), for the next incremental run.
+    pub fn mark_dirty(&mut self, conduit: i64, paths: &[(Side, String)]) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare("INSERT INTO dirty (conduit, side, path) VALUES (?1, ?2, ?3)")?;
+            for (side, path) in paths {
+                stmt.execute(params![conduit, side_id(*side), path])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The conduit's dirty marks, per side (source, destination), and the
+    /// newest mark's id, to clear exactly these once a run has used them.
+    pub fn dirty(&self, conduit: i64) -> anyhow::Result<([Vec<String>; 2], i64)> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, side, path FROM dirty WHERE conduit = ?1 ORDER BY id")?;
+        let mut rows = stmt.query([conduit])?;
+        let (mut marks, mut upto) = ([Vec::new(), Vec::new()], 0);
+        while let Some(r) = rows.next()? {
+            upto = r.get(0)?;
+            let side: i64 = r.get(1)?;
+            marks[usize::from(side != 0)].push(r.get(2)?);
+        }
+        Ok((marks, upto))
+    }
+
+    /// Forget dirty marks up to and including id `upto`; marks added since
+    /// (during the run) stay for the next one.
+    pub fn clear_dirty(&self, conduit: i64, upto: i64) -> anyhow::Result<()> {
+        self.conn.execute(
+            "DELETE FROM dirty WHERE conduit = ?1 AND id <= ?2",
+            params![conduit, upto],
+        )?;
         Ok(())
     }
 

@@ -30,6 +30,9 @@
 //!   path inside the root's trash, size, digest, when; `restored` once
 //!   brought back.
 //! - `pins`: globs whose matches an offload conduit keeps local.
+//! - `dirty` (version 3): subtrees the watcher saw change since the last
+//!   run (`side`, relative `path`; `""` is the whole root). A watched run
+//!   rescans only these and then clears the marks it read.
 
 use rusqlite::Connection;
 
@@ -129,6 +132,15 @@ CREATE TABLE pins (
 "#,
     r#"
 ALTER TABLE conduits ADD COLUMN source_capacity INTEGER;
+"#,
+    r#"
+CREATE TABLE dirty (
+    id          INTEGER PRIMARY KEY,
+    conduit     INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    side        INTEGER NOT NULL,
+    path        TEXT NOT NULL
+);
+CREATE INDEX dirty_by_conduit ON dirty (conduit, id);
 "#,
 ];
 

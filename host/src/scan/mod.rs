@@ -74,6 +74,114 @@ pub fn scan(
     previous: &HashMap<String, Record>,
     progress: &Progress,
 ) -> Scan {
+    let mut scan = walk(root, root, rules, previous, progress);
+    scan.errors.sort();
+    scan.bad_names.sort();
+    scan
+}
+
+/// Rescan only the subtrees in `dirty` (relative paths the watcher saw
+/// change; `""` is the whole root) and take every other record from
+/// `previous`, which must be the index's view of this root.
+pub fn rescan(
+    root: &Path,
+    rules: &Rules,
+    previous: &HashMap<String, Record>,
+    dirty: &[String],
+    progress: &Progress,
+) -> Scan {
+    let mut marks: Vec<&str> = dirty.iter().map(|p| p.trim_matches('/')).collect();
+    // A changed ignore file changes what every path means.
+    if marks
+        .iter()
+        .any(|p| p.is_empty() || *p == rules::IGNORE_FILE)
+    {
+        return scan(root, rules, previous, progress);
+    }
+    marks.sort_unstable();
+    marks.dedup();
+    let marked: std::collections::HashSet<&str> = marks.iter().copied().collect();
+    let under_mark = |path: &str| {
+        std::iter::successors(Some(path), |p| p.rsplit_once('/').map(|(parent, _)| parent))
+            .any(|p| marked.contains(p))
+    };
+    let mut found = Scan {
+        records: previous
+            .iter()
+            .filter(|(path, _)| !under_mark(path))
+            .map(|(path, r)| (path.clone(), r.clone()))
+            .collect(),
+        ..Scan::default()
+    };
+    for mark in marks {
+        // Marks nested in another mark are covered by its walk.
+        if mark
+            .rsplit_once('/')
+            .is_some_and(|(parent, _)| under_mark(parent))
+        {
+            continue;
+        }
+        found.absorb(rescan_one(root, rules, previous, mark, progress));
+    }
+    found.errors.sort();
+    found.bad_names.sort();
+    found
+}
+
+/// One dirty path: its ancestors (which the watcher may not have
+/// reported), itself, and its subtree if it is a directory.
+fn rescan_one(
+    root: &Path,
+    rules: &Rules,
+    previous: &HashMap<String, Record>,
+    mark: &str,
+    progress: &Progress,
+) -> Scan {
+    let mut found = Scan::default();
+    let mut path = String::new();
+    for part in mark.split('/') {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(part);
+        let abs = root.join(&path);
+        let meta = match std::fs::symlink_metadata(&abs) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => {
+                found.errors.push((path, e.to_string()));
+                break;
+            }
+        };
+        let is_dir = meta.is_dir();
+        if rules.is_ignored(&path, is_dir) || part.contains(TEMP_MARKER) {
+            break;
+        }
+        let mut visitor = Visitor::new(root, rules, previous, progress);
+        match visitor.record(&abs, &path) {
+            Ok(record) => {
+                visitor.found.records.insert(path.clone(), record);
+            }
+            Err(e) => visitor.found.errors.push((path.clone(), e.to_string())),
+        }
+        found.absorb(std::mem::take(&mut visitor.found));
+        if path.len() == mark.len() && is_dir {
+            found.absorb(walk(root, &abs, rules, previous, progress));
+        } else if !is_dir {
+            break;
+        }
+    }
+    found
+}
+
+/// Walk `start` (the root or a directory inside it) in parallel.
+fn walk(
+    root: &Path,
+    start: &Path,
+    rules: &Rules,
+    previous: &HashMap<String, Record>,
+    progress: &Progress,
+) -> Scan {
     let merged = Mutex::new(Scan::default());
     let mut builder = Builder {
         root,
@@ -82,15 +190,12 @@ pub fn scan(
         progress,
         merged: &merged,
     };
-    ignore::WalkBuilder::new(root)
+    ignore::WalkBuilder::new(start)
         .standard_filters(false)
         .follow_links(false)
         .build_parallel()
         .visit(&mut builder);
-    let mut scan = merged.into_inner().expect("scan threads do not panic");
-    scan.errors.sort();
-    scan.bad_names.sort();
-    scan
+    merged.into_inner().expect("scan threads do not panic")
 }
 
 /// Record one path outside a full scan (the executor's after-state, the
@@ -141,14 +246,9 @@ struct Builder<'s> {
 
 impl<'s> ParallelVisitorBuilder<'s> for Builder<'s> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(Visitor {
-            root: self.root,
-            rules: self.rules,
-            previous: self.previous,
-            progress: self.progress,
-            merged: self.merged,
-            found: Scan::default(),
-        })
+        let mut visitor = Visitor::new(self.root, self.rules, self.previous, self.progress);
+        visitor.merged = Some(self.merged);
+        Box::new(visitor)
     }
 }
 
@@ -158,14 +258,17 @@ struct Visitor<'s> {
     rules: &'s Rules,
     previous: &'s HashMap<String, Record>,
     progress: &'s Progress,
-    merged: &'s Mutex<Scan>,
+    /// Where a walker thread's findings go when it ends.
+    merged: Option<&'s Mutex<Scan>>,
     found: Scan,
 }
 
 impl Drop for Visitor<'_> {
     fn drop(&mut self) {
-        let found = std::mem::take(&mut self.found);
-        self.merged.lock().expect("no panics").absorb(found);
+        if let Some(merged) = self.merged {
+            let found = std::mem::take(&mut self.found);
+            merged.lock().expect("no panics").absorb(found);
+        }
     }
 }
 
@@ -211,7 +314,23 @@ impl ParallelVisitor for Visitor<'_> {
     }
 }
 
-impl Visitor<'_> {
+impl<'s> Visitor<'s> {
+    fn new(
+        root: &'s Path,
+        rules: &'s Rules,
+        previous: &'s HashMap<String, Record>,
+        progress: &'s Progress,
+    ) -> Self {
+        Visitor {
+            root,
+            rules,
+            previous,
+            progress,
+            merged: None,
+            found: Scan::default(),
+        }
+    }
+
     fn relative_lossy(&self, path: &Path) -> String {
         path.strip_prefix(self.root)
             .unwrap_or(path)

@@ -1,0 +1,117 @@
+//! `conduit watch`: the service in the foreground until SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::exit;
+use crate::api::{Cadence, UsageError};
+use crate::watch::{ServiceEvent, ServiceState, WatchOptions};
+
+/// Serve `names` (or all conduits); one line per event, JSON lines with
+/// `json`.
+pub(super) fn run(
+    home: &Path,
+    names: Vec<String>,
+    full_rescan: &str,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let full_rescan = match Cadence::parse(full_rescan) {
+        Some(Cadence::Every(every)) => every,
+        _ => {
+            return Err(UsageError(format!(
+                "--full-rescan {full_rescan:?} is not an interval: use e.g. 30m, 1h or 1d"
+            ))
+            .into());
+        }
+    };
+    let opts = WatchOptions {
+        names,
+        full_rescan,
+        ..WatchOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            while let Some(event) = received.recv().await {
+                print_event(&event, json);
+            }
+        });
+        let result = crate::watch::serve(home.to_path_buf(), opts, shutdown_signal(), events).await;
+        let _ = printer.await;
+        result
+    })?;
+    Ok(exit::OK)
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("stopping: runs in flight finish their current batch");
+    // Runs stop at their next batch boundary; one that cannot (a stuck
+    // disk) must not keep the process forever. Nothing uncommitted is ever
+    // visible, and the next run removes leftover temporary files.
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        std::process::exit(exit::ERROR);
+    });
+}
+
+fn print_event(event: &ServiceEvent, json: bool) {
+    use serde_json::json;
+    let line = match event {
+        ServiceEvent::State {
+            conduit,
+            state,
+            detail,
+        } => {
+            if json {
+                json!({ "event": "state", "conduit": conduit, "state": state, "detail": detail })
+                    .to_string()
+            } else if matches!(state, ServiceState::Scanning | ServiceState::Syncing) {
+                return;
+            } else {
+                let state = serde_json::to_value(state).unwrap_or_default();
+                let state = state.as_str().unwrap_or_default();
+                match detail {
+                    Some(d) => format!("{conduit}: {state}: {d}"),
+                    None => format!("{conduit}: {state}"),
+                }
+            }
+        }
+        ServiceEvent::Progress(_) => return,
+        ServiceEvent::Unchanged { conduit, paths } => {
+            if json {
+                json!({ "event": "unchanged", "conduit": conduit, "paths": paths }).to_string()
+            } else {
+                return;
+            }
+        }
+        ServiceEvent::Finished(report) => {
+            if json {
+                let mut value = serde_json::to_value(report).unwrap_or_default();
+                value["event"] = json!("finished");
+                value.to_string()
+            } else {
+                super::sync_cmd::print_report(report);
+                return;
+            }
+        }
+        ServiceEvent::Failed { conduit, error } => {
+            if json {
+                json!({ "event": "failed", "conduit": conduit, "error": error }).to_string()
+            } else {
+                format!("{conduit}: error: {error}")
+            }
+        }
+    };
+    println!("{line}");
+}
