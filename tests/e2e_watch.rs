@@ -423,3 +423,25 @@ fn watching_an_unknown_conduit_is_a_usage_error() {
         out.stderr
     );
 }
+
+#[test]
+fn an_embedding_app_runs_the_service_and_gets_its_events() {
+    use conduit::watch::{ServiceEvent, ServiceHandle, WatchOptions};
+    let w = World::new();
+    w.add("lib", "replicate", &["--cadence", "instant"]);
+    let service = ServiceHandle::start(&w.home, WatchOptions::default()).unwrap();
+    let next_run = |what: &str| loop {
+        match service.events.recv_timeout(BOUND) {
+            Ok(ServiceEvent::Finished(report)) => return report,
+            Ok(_) => continue,
+            Err(e) => panic!("no {what}: {e}"),
+        }
+    };
+    next_run("startup run");
+    write(&w.a, "from-the-app.txt", "hello");
+    let report = next_run("run for the new file");
+    assert_eq!((report.counts.copied, report.counts.verified), (1, 1));
+    assert_eq!(read(&w.b, "from-the-app.txt").as_deref(), Some("hello"));
+    service.stop().unwrap();
+    assert_eq!(status(&w, "lib")["watched"], false);
+}

@@ -377,3 +377,73 @@ fn error_path(e: &ignore::Error) -> Option<&Path> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Records without access times, which reading may change.
+    fn comparable(scan: &Scan) -> std::collections::BTreeMap<String, Record> {
+        scan.records
+            .iter()
+            .map(|(p, r)| {
+                let mut r = r.clone();
+                r.atime_ns = 0;
+                (p.clone(), r)
+            })
+            .collect()
+    }
+
+    /// Each row: a change on disk and the marks the watcher would give; the
+    /// rescan must see exactly what a full scan sees.
+    #[test]
+    fn a_rescan_of_the_marked_subtrees_equals_a_full_scan() {
+        type Change = fn(&Path);
+        let rows: &[(&str, Change, &[&str])] = &[
+            ("new file", |r| write(r, "new.txt", "n"), &["new.txt"]),
+            ("edit", |r| write(r, "docs/a.txt", "edited"), &["docs/a.txt"]),
+            ("delete", |r| std::fs::remove_file(r.join("docs/a.txt")).unwrap(), &["docs/a.txt"]),
+            ("folder removed", |r| std::fs::remove_dir_all(r.join("docs")).unwrap(), &["docs"]),
+            (
+                "folder moved in with content",
+                |r| write(r, "deep/er/x.txt", "x"),
+                &["deep"],
+            ),
+            (
+                "file in a new folder, folder not reported",
+                |r| write(r, "fresh/y.txt", "y"),
+                &["fresh/y.txt"],
+            ),
+            (
+                "rename",
+                |r| std::fs::rename(r.join("docs"), r.join("papers")).unwrap(),
+                &["docs", "papers"],
+            ),
+            ("nested marks", |r| write(r, "docs/b/c.txt", "c2"), &["docs", "docs/b/c.txt"]),
+            ("ignored path", |r| write(r, "skip.tmp", "t"), &["skip.tmp"]),
+            ("whole root", |r| write(r, "top.txt", "t"), &[""]),
+        ];
+        for (what, change, marks) in rows {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            write(root, "docs/a.txt", "a");
+            write(root, "docs/b/c.txt", "c");
+            write(root, "keep.txt", "k");
+            let rules = Rules::new(&["*.tmp".into()], &[root]).unwrap();
+            let progress = Progress::default();
+            let before = scan(root, &rules, &HashMap::new(), &progress);
+            change(root);
+            let marks: Vec<String> = marks.iter().map(|m| m.to_string()).collect();
+            let partial = rescan(root, &rules, &before.records, &marks, &progress);
+            let full = scan(root, &rules, &before.records, &progress);
+            assert_eq!(comparable(&partial), comparable(&full), "{what}");
+            assert!(partial.errors.is_empty(), "{what}: {:?}", partial.errors);
+        }
+    }
+}

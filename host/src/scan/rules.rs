@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_bad_glob_is_named() {
-        let err = Rules::check(&["a/**[".into()]).unwrap_err().to_string();
-        assert!(err.contains("a/**["), "{err}");
+        let err = Rules::check(&["a/[z-a]".into()]).unwrap_err().to_string();
+        assert!(err.contains("a/[z-a]"), "{err}");
     }
 }
