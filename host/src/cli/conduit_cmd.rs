@@ -236,6 +236,7 @@ fn conduit_json(c: &Conduit) -> serde_json::Value {
         "enabled": c.enabled,
         "max_delete_pct": c.max_delete_pct,
         "trash_days": c.trash_days,
+        "source_capacity": c.source_capacity,
     })
 }
 
@@ -257,6 +258,9 @@ fn print_conduit(c: &Conduit) {
     }
     println!("  max-delete:  {}%", c.max_delete_pct);
     println!("  trash-days:  {}", c.trash_days);
+    if let Some(capacity) = c.source_capacity {
+        println!("  source-capacity: {} (assumed)", human_bytes(capacity));
+    }
 }
 
 fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> anyhow::Result<i32> {
