@@ -136,7 +136,7 @@ impl Drop for Watch {
 }
 
 /// Poll `cond` until it holds, at most [`BOUND`].
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + BOUND;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -185,10 +185,10 @@ fn a_change_on_an_instant_source_reaches_the_destination_verified() {
     );
 
     write(&w.a, "docs/new.txt", "fresh");
-    wait_until("docs/new.txt on b", || {
+    eventually("docs/new.txt on b", || {
         read(&w.b, "docs/new.txt").as_deref() == Some("fresh")
     });
-    wait_until("the copy to be reported verified", || {
+    eventually("the copy to be reported verified", || {
         let verified: u64 = watch.runs("m").iter().map(|(_, r)| n(r, "verified")).sum();
         verified == 2
     });
@@ -210,21 +210,21 @@ fn a_two_way_conduit_propagates_both_ways_without_loops() {
     watch.wait_runs("s", 1);
 
     write(&w.a, "from-a.txt", "a");
-    wait_until("from-a.txt on b", || {
+    eventually("from-a.txt on b", || {
         read(&w.b, "from-a.txt").as_deref() == Some("a")
     });
     write(&w.b, "from-b.txt", "b");
-    wait_until("from-b.txt on a", || {
+    eventually("from-b.txt on a", || {
         read(&w.a, "from-b.txt").as_deref() == Some("b")
     });
     write(&w.a, "from-a.txt", "a, edited");
-    wait_until("the edit on b", || {
+    eventually("the edit on b", || {
         read(&w.b, "from-a.txt").as_deref() == Some("a, edited")
     });
     // The copy of the last change comes back to the service as an event on
     // a; it must be recognised as its own write and set aside, not run.
     write(&w.b, "last.txt", "done");
-    wait_until("last.txt on a", || read(&w.a, "last.txt").is_some());
+    eventually("last.txt on a", || read(&w.a, "last.txt").is_some());
     watch.wait_event("the echo of last.txt set aside", |e| {
         e["event"] == "unchanged" && e["conduit"] == "s"
     });
@@ -261,10 +261,10 @@ fn a_burst_of_200_files_becomes_a_few_syncs() {
     for i in 0..200 {
         write(&w.a, &format!("burst/{i:03}.txt"), &format!("file {i}"));
     }
-    wait_until("all 200 files on b", || {
+    eventually("all 200 files on b", || {
         std::fs::read_dir(w.b.join("burst")).map_or(0, |d| d.count()) == 200
     });
-    wait_until("the last copy to be reported", || {
+    eventually("the last copy to be reported", || {
         let copied: u64 = watch
             .runs("burst")
             .iter()
@@ -292,7 +292,7 @@ fn an_interval_conduit_runs_on_schedule_and_a_manual_one_never() {
 
     watch.wait_runs("tick", 1);
     write(&w.a, "later.txt", "picked up by the schedule");
-    wait_until("later.txt on b", || read(&w.b, "later.txt").is_some());
+    eventually("later.txt on b", || read(&w.b, "later.txt").is_some());
     let done = watch.runs("tick").len();
     watch.wait_runs("tick", done + 2);
     let runs = watch.runs("tick");
@@ -329,13 +329,13 @@ fn pause_stops_a_conduit_and_resume_restarts_it() {
     write(&w.a, "while-paused.txt", "waits");
     // The service is alive and handling changes: the other conduit runs...
     write(&c, "other.txt", "goes");
-    wait_until("other.txt on d", || read(&d, "other.txt").is_some());
+    eventually("other.txt on d", || read(&d, "other.txt").is_some());
     // ...and the paused one did not.
     assert_eq!(read(&w.b, "while-paused.txt"), None);
     assert!(watch.runs("p").len() == 1, "{:#?}", watch.events());
 
     w.run(&["resume", "p"]).expect(0);
-    wait_until("while-paused.txt on b after resume", || {
+    eventually("while-paused.txt on b after resume", || {
         read(&w.b, "while-paused.txt").as_deref() == Some("waits")
     });
 }
@@ -373,10 +373,10 @@ fn a_root_that_goes_away_pauses_its_conduit_until_it_returns() {
     std::fs::remove_dir(&w.b).unwrap();
 
     std::fs::rename(&away, &w.b).unwrap();
-    wait_until("while-away.txt on b once it is back", || {
+    eventually("while-away.txt on b once it is back", || {
         read(&w.b, "while-away.txt").as_deref() == Some("for later")
     });
-    assert_eq!(status(&w, "disk")["state"], "idle");
+    eventually("the conduit to be idle again", || status(&w, "disk")["state"] == "idle");
 }
 
 #[test]

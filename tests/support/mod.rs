@@ -205,3 +205,91 @@ pub fn n(report: &Value, key: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("report has no counter {key}: {report}"))
 }
+
+/// Everything under `path`, Conduit's `.conduit` folder included: kind,
+/// mode, mtime (ns) and a content hash per path. Equal snapshots mean a run
+/// changed nothing on disk at all.
+pub fn snapshot(path: &Path) -> BTreeMap<String, String> {
+    fn visit(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let stamp = format!(
+                "{:o} {}.{:09}",
+                meta.mode() & 0o7777,
+                meta.mtime(),
+                meta.mtime_nsec()
+            );
+            let what = if meta.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                visit(root, &path, out);
+                "dir/".to_string()
+            } else {
+                let hash = blake3::hash(&std::fs::read(&path).unwrap());
+                format!("{} bytes #{}", meta.len(), &hash.to_hex()[..16])
+            };
+            out.insert(rel, format!("{what} {stamp}"));
+        }
+    }
+    let mut out = BTreeMap::new();
+    if path.exists() {
+        visit(path, path, &mut out);
+    }
+    out
+}
+
+/// Poll `cond` until it holds or `secs` seconds pass; false on time-out.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    cond()
+}
+
+/// Conduit's temporary files (`.conduit-tmp-` in the name) anywhere under `root`.
+/// Safe to call while a run changes the tree: vanished entries are passed over.
+pub fn temp_files(root: &Path) -> Vec<String> {
+    fn visit(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                visit(root, &path, out);
+            } else if entry
+                .file_name()
+                .to_string_lossy()
+                .contains(".conduit-tmp-")
+            {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// Write raw `bytes` at `root/rel`, creating parent folders.
+pub fn write_bytes(root: &Path, rel: &str, bytes: &[u8]) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
