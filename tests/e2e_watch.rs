@@ -376,7 +376,9 @@ fn a_root_that_goes_away_pauses_its_conduit_until_it_returns() {
     eventually("while-away.txt on b once it is back", || {
         read(&w.b, "while-away.txt").as_deref() == Some("for later")
     });
-    eventually("the conduit to be idle again", || status(&w, "disk")["state"] == "idle");
+    eventually("the conduit to be idle again", || {
+        status(&w, "disk")["state"] == "idle"
+    });
 }
 
 #[test]

@@ -293,3 +293,15 @@ pub fn write_bytes(root: &Path, rel: &str, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
 }
+
+/// A root's trash as `generation/path` -> content (files only).
+pub fn trash_contents(root: &Path) -> BTreeMap<String, String> {
+    let dir = root.join(".conduit").join("trash");
+    trash(root)
+        .into_iter()
+        .map(|slot| {
+            let bytes = std::fs::read(dir.join(&slot)).unwrap();
+            (slot, String::from_utf8_lossy(&bytes).into_owned())
+        })
+        .collect()
+}

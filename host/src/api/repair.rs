@@ -23,7 +23,8 @@ pub enum Keep {
     /// The destination's version wins.
     Destination,
     /// The source's version keeps the name; the destination's is kept on
-    /// both sides under a conflict name.
+    /// both sides under a conflict name (a folder always keeps the name; a
+    /// file against it is the one set aside).
     Both,
 }
 
@@ -135,18 +136,29 @@ impl Host {
             Keep::Source => vec![copy(Side::Source, None)],
             Keep::Destination => vec![copy(Side::Destination, None)],
             Keep::Both => {
+                // A folder cannot be set aside under a file's conflict name:
+                // against a file, the folder keeps the name (as synchronize does).
+                let is_dir = |root: &LocalRoot| {
+                    root.stat(path)
+                        .is_ok_and(|r| r.is_some_and(|r| r.kind == Kind::Directory))
+                };
+                let aside_side = if is_dir(&roots[1]) && !is_dir(&roots[0]) {
+                    Side::Source
+                } else {
+                    Side::Destination
+                };
                 let aside = conduit_policy::conflict_name(
                     path,
                     crate::index::now_ns(),
-                    sdk_side(Side::Destination),
+                    sdk_side(aside_side),
                 );
                 vec![
-                    copy(Side::Destination, Some(aside.clone())),
+                    copy(aside_side, Some(aside.clone())),
                     Operation::Rename(Rename {
-                        side: Side::Destination,
+                        side: aside_side,
                         to_path: aside,
                     }),
-                    copy(Side::Source, None),
+                    copy(aside_side.other(), None),
                 ]
             }
         };

@@ -40,6 +40,9 @@ pub(crate) struct Effects<'r> {
     dirty: [BTreeSet<String>; 2],
     /// Directories written, for their mtime at the end.
     dirs: Vec<(Side, String, i64)>,
+    /// Per side: paths that went to the trash inside a folder a file or
+    /// symlink replaced; their planned deletes are already done.
+    swept: [BTreeSet<String>; 2],
     batch: Batch,
     /// Archive manifest lines not yet written to the destination.
     manifest: Vec<String>,
@@ -78,6 +81,7 @@ impl<'r> Effects<'r> {
             offload: HashMap::new(),
             dirty: Default::default(),
             dirs: Vec::new(),
+            swept: Default::default(),
             batch: Batch::default(),
             manifest: Vec::new(),
             outcome: Outcome::default(),
@@ -163,9 +167,31 @@ impl<'r> Effects<'r> {
 
     fn trashed(&mut self, side: Side, path: &str, slot: String) {
         let seen = self.current(side, path).cloned();
+        if seen.as_ref().is_some_and(|r| r.kind == Kind::Directory) {
+            self.sweep_below(side, path);
+        }
         self.batch
             .trash
             .push(trash_record(side, path, slot, seen.as_ref()));
+    }
+
+    /// A folder went to the trash whole: what the run knew under it went
+    /// with it.
+    fn sweep_below(&mut self, side: Side, path: &str) {
+        let s = side_index(side);
+        let prefix = format!("{path}/");
+        let below: Vec<String> = self.run.scans[s]
+            .keys()
+            .chain(self.overlay[s].keys())
+            .filter(|p| p.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for p in below {
+            if self.current(side, &p).is_some() {
+                self.set(side, &p, None);
+                self.swept[s].insert(p);
+            }
+        }
     }
 
     // ---- directories --------------------------------------------------
@@ -572,6 +598,17 @@ impl<'r> Effects<'r> {
     pub(crate) fn delete(&mut self, i: usize, side: Side) {
         let e = &self.run.entries[i];
         let path = e.path.clone();
+        if self.swept[side_index(side)].remove(&path) {
+            self.outcome.counts.deleted += 1;
+            return self.done(
+                &path,
+                "delete",
+                Some(format!(
+                    "on the {}, into the trash with its folder",
+                    side.name()
+                )),
+            );
+        }
         let is_dir = self
             .current(side, &path)
             .is_some_and(|r| r.kind == Kind::Directory);

@@ -26,7 +26,7 @@
 
 mod effects;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -187,9 +187,29 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
     let mut state = Effects::new(run);
     let work = sort(run, plan);
 
-    // 1. Directories, parents first.
-    for w in work.iter().filter(|w| matches!(w, Work::Directory(..))) {
-        if let Work::Directory(i, from) = w {
+    // 1. Directories, parents first; those inside a path that a compound
+    //    change may turn from a file into a folder wait for it (2b).
+    let compound: HashSet<&str> = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Compound(i, _) => Some(run.entries[*i].path.as_str()),
+            _ => None,
+        })
+        .collect();
+    let waits = |i: usize| {
+        let mut p = run.entries[i].path.as_str();
+        while let Some(at) = p.rfind('/') {
+            p = &p[..at];
+            if compound.contains(p) {
+                return true;
+            }
+        }
+        false
+    };
+    for w in &work {
+        if let Work::Directory(i, from) = w
+            && !waits(*i)
+        {
             state.directory(*i, *from);
         }
     }
@@ -198,6 +218,14 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
     for w in &work {
         if let Work::Compound(i, actions) = w {
             state.compound(*i, actions);
+        }
+    }
+    // 2b. The directories that waited, parents first.
+    for w in &work {
+        if let Work::Directory(i, from) = w
+            && waits(*i)
+        {
+            state.directory(*i, *from);
         }
     }
     // 3. Transfers, in durable batches.

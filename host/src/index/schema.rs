@@ -163,3 +163,54 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_index_from_a_newer_conduit_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        drop(conn);
+
+        let err = match super::super::Index::open(&path) {
+            Ok(_) => panic!("a newer schema must be refused"),
+            Err(e) => format!("{e:#}"),
+        };
+        for part in [
+            "newer Conduit".to_string(),
+            format!("schema version {}", VERSION + 1),
+            format!("knows up to {VERSION}"),
+            "upgrade conduit".to_string(),
+            path.display().to_string(),
+        ] {
+            assert!(err.contains(&part), "{part:?} in {err:?}");
+        }
+        // Refused, not guessed at: no migration touched it.
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn), VERSION + 1);
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn migrations_bring_an_old_index_to_the_current_version_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn), VERSION);
+        // Running again is a no-op, not a second CREATE TABLE.
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn), VERSION);
+    }
+}

@@ -5,8 +5,10 @@
 //! What it reports instead of recording: paths it could not read (I/O
 //! errors, which block deletes for the run, see the safety guards), names
 //! that are not valid UTF-8 (the contract speaks UTF-8 paths; such names are
-//! listed loudly, never dropped silently), and Conduit's own temporary files
-//! left by an interrupted run (cleaned by the caller).
+//! listed loudly, never dropped silently), FIFOs, sockets and device files
+//! (listed the same way: opening a FIFO to hash it would block forever), and
+//! Conduit's own temporary files left by an interrupted run (cleaned by the
+//! caller).
 
 mod hash;
 mod rules;
@@ -38,6 +40,8 @@ pub struct Scan {
     pub errors: Vec<(String, String)>,
     /// Names that are not valid UTF-8 (shown lossily), not synced.
     pub bad_names: Vec<String>,
+    /// FIFOs, sockets and device files, not synced.
+    pub special: Vec<String>,
     /// Temporary files of an interrupted run.
     pub temp_files: Vec<PathBuf>,
     /// Files hashed (not reused from the index) and their bytes.
@@ -51,6 +55,7 @@ impl Scan {
         self.records.extend(other.records);
         self.errors.extend(other.errors);
         self.bad_names.extend(other.bad_names);
+        self.special.extend(other.special);
         self.temp_files.extend(other.temp_files);
         self.hashed_files += other.hashed_files;
         self.hashed_bytes += other.hashed_bytes;
@@ -77,6 +82,7 @@ pub fn scan(
     let mut scan = walk(root, root, rules, previous, progress);
     scan.errors.sort();
     scan.bad_names.sort();
+    scan.special.sort();
     scan
 }
 
@@ -125,6 +131,7 @@ pub fn rescan(
     }
     found.errors.sort();
     found.bad_names.sort();
+    found.special.sort();
     found
 }
 
@@ -155,6 +162,10 @@ fn rescan_one(
         };
         let is_dir = meta.is_dir();
         if rules.is_ignored(&path, is_dir) || part.contains(TEMP_MARKER) {
+            break;
+        }
+        if is_special(meta.file_type()) {
+            found.special.push(path);
             break;
         }
         let mut visitor = Visitor::new(root, rules, previous, progress);
@@ -199,11 +210,13 @@ fn walk(
 }
 
 /// Record one path outside a full scan (the executor's after-state, the
-/// changed-since-scan check). `None` when it does not exist.
+/// changed-since-scan check). `None` when it does not exist, also when a
+/// parent is now a file (a folder replaced by a file since the scan).
 pub fn stat(root: &Path, rel: &str) -> std::io::Result<Option<Record>> {
     match std::fs::symlink_metadata(root.join(rel)) {
         Ok(meta) => Ok(Some(record_of(&meta, None))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -303,6 +316,10 @@ impl ParallelVisitor for Visitor<'_> {
         if self.rules.is_ignored(&rel, is_dir) {
             return WalkState::Skip;
         }
+        if entry.file_type().is_some_and(is_special) {
+            self.found.special.push(rel);
+            return WalkState::Continue;
+        }
         self.progress.entries.fetch_add(1, Ordering::Relaxed);
         match self.record(entry.path(), &rel) {
             Ok(record) => {
@@ -366,6 +383,13 @@ impl<'s> Visitor<'s> {
     }
 }
 
+/// Neither a file, a directory nor a symlink: nothing to sync, and reading
+/// it may block (a FIFO) or never end (a device).
+fn is_special(t: std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    t.is_fifo() || t.is_socket() || t.is_block_device() || t.is_char_device()
+}
+
 /// The path an `ignore` error is about, if it says.
 fn error_path(e: &ignore::Error) -> Option<&Path> {
     match e {
@@ -407,9 +431,21 @@ mod tests {
         type Change = fn(&Path);
         let rows: &[(&str, Change, &[&str])] = &[
             ("new file", |r| write(r, "new.txt", "n"), &["new.txt"]),
-            ("edit", |r| write(r, "docs/a.txt", "edited"), &["docs/a.txt"]),
-            ("delete", |r| std::fs::remove_file(r.join("docs/a.txt")).unwrap(), &["docs/a.txt"]),
-            ("folder removed", |r| std::fs::remove_dir_all(r.join("docs")).unwrap(), &["docs"]),
+            (
+                "edit",
+                |r| write(r, "docs/a.txt", "edited"),
+                &["docs/a.txt"],
+            ),
+            (
+                "delete",
+                |r| std::fs::remove_file(r.join("docs/a.txt")).unwrap(),
+                &["docs/a.txt"],
+            ),
+            (
+                "folder removed",
+                |r| std::fs::remove_dir_all(r.join("docs")).unwrap(),
+                &["docs"],
+            ),
             (
                 "folder moved in with content",
                 |r| write(r, "deep/er/x.txt", "x"),
@@ -425,7 +461,11 @@ mod tests {
                 |r| std::fs::rename(r.join("docs"), r.join("papers")).unwrap(),
                 &["docs", "papers"],
             ),
-            ("nested marks", |r| write(r, "docs/b/c.txt", "c2"), &["docs", "docs/b/c.txt"]),
+            (
+                "nested marks",
+                |r| write(r, "docs/b/c.txt", "c2"),
+                &["docs", "docs/b/c.txt"],
+            ),
             ("ignored path", |r| write(r, "skip.tmp", "t"), &["skip.tmp"]),
             ("whole root", |r| write(r, "top.txt", "t"), &[""]),
         ];

@@ -56,12 +56,88 @@ impl Policy for Synchronize {
         if ctx.flag("detect-renames").unwrap_or(true) {
             detect_renames(entries, &mut plan, &mut settled);
         }
+        let contested = contested_folders(entries);
+        // Folders left in a manual file-vs-folder conflict: what is inside
+        // cannot be copied to the side where a file has the folder's name.
+        let mut held: Vec<&str> = Vec::new();
+        // Contested folders that keep their name: what they hold comes back.
+        let mut restored: Vec<(&str, Side)> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
-            if !settled[i] {
-                merge(ctx, rule, i, e, &mut plan);
+            if settled[i] {
+                continue;
+            }
+            let inside = |p: &str| e.path.strip_prefix(p).is_some_and(|r| r.starts_with('/'));
+            if let Some(p) = held.iter().find(|p| inside(p)) {
+                plan.push(act::skip(i, format!("waits for the conflict at {p}")));
+                continue;
+            }
+            if let Some(&(_, folder)) = restored.iter().find(|(p, _)| inside(p)) {
+                plan.push(match e.state(folder) {
+                    Some(_) => act::copy(i, folder),
+                    None => act::accept(i),
+                });
+                continue;
+            }
+            match contested.get(&i) {
+                Some(_) if rule == "manual" => {
+                    plan.push(act::conflict(
+                        i,
+                        "a file on one side, a folder with changes inside on the other",
+                    ));
+                    held.push(&e.path);
+                }
+                Some(&folder) => {
+                    keep_both(ctx, i, e, folder, &mut plan);
+                    restored.push((&e.path, folder));
+                }
+                None => {
+                    merge(ctx, rule, i, e, &mut plan);
+                    if rule == "manual" && file_vs_folder_conflict(e) {
+                        held.push(&e.path);
+                    }
+                }
             }
         }
         Ok(plan)
+    }
+}
+
+/// Folders that one side replaced with a file while the other side changed
+/// what is inside: a file-vs-folder conflict, not a one-sided change (the
+/// folder's new content must not go to the trash unasked). Entry index ->
+/// the side that kept the folder.
+fn contested_folders(entries: &[Entry]) -> HashMap<usize, Side> {
+    let mut out = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        for folder in [Side::Source, Side::Destination] {
+            let kept = e.change(folder) == Change::Unchanged
+                && e.state(folder).is_some_and(|s| s.kind == Kind::Directory);
+            if !kept || e.change(folder.other()) != Change::TypeChanged {
+                continue;
+            }
+            let prefix = format!("{}/", e.path);
+            if entries.iter().any(|d| {
+                d.path.starts_with(&prefix)
+                    && d.change(folder) != Change::Unchanged
+                    && d.state(folder).is_some()
+            }) {
+                out.insert(i, folder);
+            }
+        }
+    }
+    out
+}
+
+/// Changed on both sides into a file on one and a folder on the other.
+fn file_vs_folder_conflict(e: &Entry) -> bool {
+    let changed = |c: Change| c != Change::Unchanged;
+    match (&e.source, &e.destination) {
+        (Some(a), Some(b)) => {
+            changed(e.source_change)
+                && changed(e.destination_change)
+                && (a.kind == Kind::Directory) != (b.kind == Kind::Directory)
+        }
+        _ => false,
     }
 }
 
