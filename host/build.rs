@@ -12,8 +12,16 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 /// Built-in policies, embedded in the binary.
 const BUILTINS: &[&str] = &["replicate", "synchronize", "offload", "archive"];
-/// Test fixtures: built alongside, never embedded; tests load them by path.
-const FIXTURES: &[&str] = &["misbehave"];
+/// Test fixtures and the example third-party policies: built alongside,
+/// never embedded; tests load them by path from `CONDUIT_FIXTURE_<NAME>`.
+const FIXTURES: &[&str] = &[
+    "misbehave",
+    "liar",
+    "eager",
+    "wrong-contract",
+    "contract-1-0-0",
+    "mirror-types",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -84,7 +92,7 @@ fn main() {
     std::fs::write(out_dir.join("builtin_components.rs"), embedded).unwrap();
 
     for name in FIXTURES {
-        let var = format!("CONDUIT_FIXTURE_{}", name.to_uppercase());
+        let var = format!("CONDUIT_FIXTURE_{}", name.to_uppercase().replace('-', "_"));
         println!(
             "cargo:rustc-env={var}={}",
             component_path(&built, name).display()

@@ -59,6 +59,10 @@ const HOST_SETTINGS: &[(&str, &str)] = &[
     ),
     ("trash-days", "days a trashed file is kept, e.g. 30"),
     (
+        "policy-digest",
+        "confirm the policy component a conduit runs after `conduit policy install --replace`: its digest from `conduit policy info`",
+    ),
+    (
         "source-capacity",
         "treat the source as a volume of this size holding only this conduit's files, e.g. 50G; `measure` for the real volume",
     ),
@@ -99,14 +103,7 @@ impl Host {
                 outer.display()
             ));
         }
-        let policy = self.runtime.builtin(&new.policy).map_err(|e| {
-            super::UsageError(format!(
-                "{e} (built-in policies: {})",
-                crate::policy::builtin_names()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
+        let policy = self.load_policy(&new.policy)?;
         options::resolve(policy.info(), &new.options)
             .map_err(|m| super::UsageError(format!("invalid option: {m}")))?;
         check_cadence(&new.cadence)?;
@@ -139,8 +136,10 @@ impl Host {
     pub fn set(&mut self, name: &str, settings: &[(String, String)]) -> anyhow::Result<Conduit> {
         let mut c = self.conduit(name)?;
         let mut policy_options = c.options.clone();
+        let mut confirmed_digest = None;
         for (key, value) in settings {
             match key.as_str() {
+                "policy-digest" => confirmed_digest = Some(value.as_str()),
                 "cadence" => {
                     check_cadence(value)?;
                     c.cadence = value.clone();
@@ -180,6 +179,9 @@ impl Host {
             }
         }
         let policy = self.policy(&c)?;
+        if let Some(digest) = confirmed_digest {
+            c.policy_digest = self.check_confirmation(&c, &policy, digest)?;
+        }
         options::resolve(policy.info(), &policy_options).map_err(|m| {
             let host: Vec<String> = HOST_SETTINGS
                 .iter()

@@ -15,6 +15,7 @@
 //! proceed in different processes at once; two runs of one conduit may not.
 
 mod conduits;
+mod policies;
 mod repair;
 mod sync;
 
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use conduits::{Cadence, NewConduit};
+pub use policies::{InstallOptions, InstallReport, PolicyListing};
 pub use repair::{Keep, VerifyReport};
 pub use sync::{Event, SyncOptions};
 
@@ -57,7 +59,8 @@ pub struct SyncReport {
     pub counts: Counts,
     /// Paths the scan could not read (they block deletes for the run).
     pub scan_errors: Vec<String>,
-    /// Names that are not valid UTF-8: not synced, shown lossily.
+    /// Names that are not valid UTF-8 (shown lossily), and FIFOs, sockets
+    /// and device files: not synced.
     pub unsupported_names: Vec<String>,
     /// Failed and skipped actions, one line each.
     pub problems: Vec<String>,
@@ -120,7 +123,7 @@ impl Host {
 
     /// The policy a conduit uses.
     fn policy(&self, c: &Conduit) -> anyhow::Result<LoadedPolicy> {
-        Ok(self.runtime.builtin(&c.policy)?)
+        self.load_policy(&c.policy)
     }
 
     /// The conduit's recent runs, newest first.

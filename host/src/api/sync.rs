@@ -114,6 +114,10 @@ impl Host {
             return Ok(());
         }
         let policy = self.policy(c)?;
+        if let Some(reason) = self.policy_changed(c, &policy) {
+            report.halted = Some(reason);
+            return Ok(());
+        }
         let settings = options::resolve(policy.info(), &c.options).map_err(|message| {
             crate::policy::PolicyError::Option {
                 policy: policy.name().to_string(),
@@ -179,14 +183,6 @@ impl Host {
         ) {
             return self.halt(report, reason);
         }
-        if !opts.dry_run {
-            for temp in source.temp_files.iter().chain(&destination.temp_files) {
-                // Partial copies of an interrupted run: never user data.
-                let _ = std::fs::remove_file(temp);
-            }
-            self.purge_trash(c, &roots)?;
-        }
-
         let pins = crate::api::repair::pin_matcher(&self.index.pins(c.id)?)?;
         let entries = crate::diff::entries(
             &source.records,
@@ -231,6 +227,15 @@ impl Host {
             opts.force,
         ) {
             return self.halt(report, reason);
+        }
+        // Only now, past every guard and the policy: a halted or failed run
+        // changes nothing on disk, not even the trash.
+        if !opts.dry_run {
+            for temp in source.temp_files.iter().chain(&destination.temp_files) {
+                // Partial copies of an interrupted run: never user data.
+                let _ = std::fs::remove_file(temp);
+            }
+            self.purge_trash(c, &roots)?;
         }
         let total_bytes = Counts::of_plan(&entries, &plan).bytes;
         on_event(&Event::Planned {
@@ -318,6 +323,12 @@ fn report_scan(report: &mut SyncReport, scans: &[&Scan; 2]) {
         for name in &scan.bad_names {
             report.unsupported_names.push(format!(
                 "{} {name:?}: the name is not valid UTF-8 and is not synced; rename it",
+                side.name()
+            ));
+        }
+        for path in &scan.special {
+            report.unsupported_names.push(format!(
+                "{} {path:?}: a FIFO, socket or device file is not synced",
                 side.name()
             ));
         }

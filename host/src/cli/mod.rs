@@ -50,7 +50,7 @@ enum Command {
         name: String,
         source: PathBuf,
         destination: PathBuf,
-        /// replicate, synchronize, offload or archive (`conduit policy list`).
+        /// A built-in (replicate, synchronize, offload, archive) or an installed policy (`conduit policy list`).
         #[arg(long)]
         policy: String,
         /// A policy option, e.g. `--set conflict=newer` (repeatable).
@@ -74,7 +74,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Change settings: policy options, or cadence, max-delete, trash-days.
+    /// Change settings: policy options, or cadence, max-delete, trash-days, policy-digest.
     Set {
         name: String,
         #[arg(value_name = "KEY=VALUE", value_parser = options::split_assignment, required = true)]

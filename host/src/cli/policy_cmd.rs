@@ -1,4 +1,4 @@
-//! `conduit policy list | info | test`.
+//! `conduit policy list | info | test | install | remove`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,17 +7,18 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::exit;
+use crate::api::{Host, InstallOptions, PolicyListing};
 use crate::plan::{self, json::DiffFile};
-use crate::policy::{self, LoadedPolicy, Runtime, Scope, options};
+use crate::policy::{self, Installed, LoadedPolicy, Scope, options};
 
 #[derive(Subcommand)]
 pub(super) enum PolicyCommand {
-    /// List the available policies.
+    /// List the available policies: built-in and installed.
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Show a policy's version, scope and options.
+    /// Show a policy's origin, version, contract, digest, scope and options.
     Info {
         /// A policy name, or the path of a policy component (.wasm).
         policy: String,
@@ -34,35 +35,66 @@ pub(super) enum PolicyCommand {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = options::split_assignment)]
         set: Vec<(String, String)>,
     },
+    /// Check a policy component and install it into the home (docs/writing-policies.md).
+    Install {
+        /// The component, built for wasm32-wasip2.
+        file: PathBuf,
+        /// Install under this name instead of the one the policy gives itself.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace an installed policy of the same name; conduits using it
+        /// halt at their next sync until the new version is confirmed.
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Uninstall a policy (refused while a conduit uses it).
+    Remove { name: String },
 }
 
 pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
-    let runtime = Runtime::new(Some(home.join("cache").join("policies")))?;
+    let mut host = Host::open(home)?;
     match cmd {
         PolicyCommand::List { json } => {
-            let policies = policy::builtin_names()
-                .map(|name| runtime.builtin(name))
-                .collect::<Result<Vec<_>, _>>()?;
+            let policies = host.policies()?;
             if json {
-                let list: Vec<_> = policies.iter().map(policy_json).collect();
+                let list: Vec<_> = policies.iter().map(listing_json).collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                println!("{:<14} {:<9} {:<9} SUMMARY", "NAME", "VERSION", "ORIGIN");
-                for p in &policies {
+                println!(
+                    "{:<16} {:<9} {:<10} {:<8} {:<14} SUMMARY",
+                    "NAME", "VERSION", "ORIGIN", "CONTRACT", "DIGEST"
+                );
+                for l in &policies {
+                    let Ok(p) = &l.policy else {
+                        let digest = l.installed.as_ref().map_or("", |r| short(&r.digest));
+                        let problem = l.policy.as_ref().err().map_or("", String::as_str);
+                        println!(
+                            "{:<16} {:<9} {:<10} {:<8} {:<14} cannot be loaded: {problem}",
+                            l.name, "?", "installed", "?", digest
+                        );
+                        continue;
+                    };
                     let i = p.info();
                     println!(
-                        "{:<14} {:<9} {:<9} {}",
-                        i.name, i.version, "built-in", i.summary
+                        "{:<16} {:<9} {:<10} {:<8} {:<14} {}",
+                        l.name,
+                        i.version,
+                        p.origin().name(),
+                        p.contract().trim_start_matches("conduit:policy@"),
+                        short(p.digest()),
+                        i.summary
                     );
                 }
             }
         }
         PolicyCommand::Info { policy, json } => {
-            let p = load(&runtime, &policy)?;
+            let listing = load(&host, &policy)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&policy_json(&p))?);
+                println!("{}", serde_json::to_string_pretty(&listing_json(&listing))?);
             } else {
-                print_info(&p);
+                print_info(&listing);
             }
         }
         PolicyCommand::Test {
@@ -70,7 +102,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
             diff: diff_file,
             set,
         } => {
-            let p = load(&runtime, &policy)?;
+            let p = load(&host, &policy)?.policy.map_err(anyhow::Error::msg)?;
             let stdin = diff_file == Path::new("-");
             let text = if stdin {
                 std::io::read_to_string(std::io::stdin()).context("reading the diff from stdin")?
@@ -102,18 +134,110 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                 json!({ "policy": p.name(), "version": p.info().version, "actions": actions });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
+        PolicyCommand::Install {
+            file,
+            name,
+            replace,
+            json,
+        } => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("reading the component {}", file.display()))?;
+            let started = std::time::Instant::now();
+            let report = host.install_policy(
+                &bytes,
+                &InstallOptions {
+                    name,
+                    replace,
+                    from: Some(
+                        std::fs::canonicalize(&file)
+                            .unwrap_or(file)
+                            .display()
+                            .to_string(),
+                    ),
+                },
+            )?;
+            let p = &report.installed;
+            if json {
+                let out = json!({
+                    "name": p.name,
+                    "version": p.version,
+                    "contract": p.contract,
+                    "digest": p.digest,
+                    "unchanged": report.unchanged,
+                    "replaced": report.replaced.as_ref().map(installed_json),
+                    "to_confirm": report.to_confirm,
+                    "duration_ms": started.elapsed().as_millis() as u64,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                if report.unchanged {
+                    println!(
+                        "policy `{}` {} is already installed with this component",
+                        p.name, p.version
+                    );
+                } else if let Some(old) = &report.replaced {
+                    println!(
+                        "replaced policy `{}` {} ({}) with {} ({})",
+                        p.name,
+                        old.version,
+                        short(&old.digest),
+                        p.version,
+                        short(&p.digest)
+                    );
+                } else {
+                    println!(
+                        "installed policy `{}` {} ({}, digest {})",
+                        p.name,
+                        p.version,
+                        p.contract,
+                        short(&p.digest)
+                    );
+                }
+                for c in &report.to_confirm {
+                    println!(
+                        "conduit `{c}` uses `{}`: its next sync halts until you confirm the new \
+                         version with `conduit set {c} policy-digest={}`",
+                        p.name, p.digest
+                    );
+                }
+            }
+        }
+        PolicyCommand::Remove { name } => {
+            let removed = host.remove_policy(&name)?;
+            println!("removed policy `{}` {}", removed.name, removed.version);
+        }
     }
     Ok(exit::OK)
 }
 
-/// A built-in by name, or a component file by path.
-fn load(runtime: &Runtime, policy: &str) -> anyhow::Result<LoadedPolicy> {
+/// A policy by name (installed or built-in), or a component file by path.
+fn load(host: &Host, policy: &str) -> anyhow::Result<PolicyListing> {
     let path = Path::new(policy);
     if policy.ends_with(".wasm") || path.components().count() > 1 {
         anyhow::ensure!(path.is_file(), "no policy component at {}", path.display());
-        return Ok(runtime.load_file(path)?);
+        let policy = host.runtime().load_file(path)?;
+        return Ok(PolicyListing {
+            name: policy.name().to_string(),
+            policy: Ok(policy),
+            installed: None,
+            used_by: Vec::new(),
+        });
     }
-    Ok(runtime.builtin(policy)?)
+    // A policy that does not exist is an error here (exit 1), as a component
+    // that does not load is; only `add` treats the name as a usage mistake.
+    let loaded = host
+        .load_policy(policy)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    Ok(PolicyListing {
+        name: policy.to_string(),
+        installed: host.policy_store().get(policy)?,
+        used_by: host.policy_users(policy)?,
+        policy: Ok(loaded),
+    })
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
 }
 
 fn scope_name(scope: Scope) -> &'static str {
@@ -123,7 +247,30 @@ fn scope_name(scope: Scope) -> &'static str {
     }
 }
 
-fn policy_json(p: &LoadedPolicy) -> serde_json::Value {
+fn installed_json(p: &Installed) -> serde_json::Value {
+    json!({
+        "name": p.name,
+        "version": p.version,
+        "digest": p.digest,
+        "installed_at": p.installed_at,
+        "from": p.from,
+    })
+}
+
+fn listing_json(l: &PolicyListing) -> serde_json::Value {
+    let p: &LoadedPolicy = match &l.policy {
+        Ok(p) => p,
+        Err(problem) => {
+            return json!({
+                "name": l.name,
+                "origin": "installed",
+                "digest": l.installed.as_ref().map(|r| r.digest.as_str()),
+                "installed": l.installed.as_ref().map(installed_json),
+                "used_by": l.used_by,
+                "error": problem,
+            });
+        }
+    };
     let i = p.info();
     let options: Vec<_> = i
         .options
@@ -143,23 +290,43 @@ fn policy_json(p: &LoadedPolicy) -> serde_json::Value {
         })
         .collect();
     json!({
-        "name": i.name,
+        "name": p.name(),
         "version": i.version,
         "summary": i.summary,
-        "origin": "built-in",
-        "contract": policy::CONTRACT,
+        "origin": p.origin().name(),
+        "contract": p.contract(),
         "digest": p.digest(),
         "scope": scope_name(i.scope),
         "options": options,
+        "installed": l.installed.as_ref().map(installed_json),
+        "used_by": l.used_by,
     })
 }
 
-fn print_info(p: &LoadedPolicy) {
+fn print_info(l: &PolicyListing) {
+    let Ok(p) = &l.policy else { return };
     let i = p.info();
-    println!("{} {}  ({})", i.name, i.version, policy::CONTRACT);
+    println!(
+        "{} {}  ({}, {})",
+        p.name(),
+        i.version,
+        p.origin().name(),
+        p.contract()
+    );
     println!("{}", i.summary);
-    println!("digest: {}", p.digest());
-    println!("sees:   {} entries", scope_name(i.scope));
+    println!("digest:  {}", p.digest());
+    if let Some(rec) = &l.installed {
+        if let Some(from) = &rec.from {
+            println!("from:    {from}");
+        }
+        if i.name != rec.name {
+            println!("calls itself `{}` in its describe()", i.name);
+        }
+    }
+    println!("sees:    {} entries", scope_name(i.scope));
+    if !l.used_by.is_empty() {
+        println!("used by: {}", l.used_by.join(", "));
+    }
     if i.options.is_empty() {
         println!("options: none");
         return;

@@ -10,8 +10,11 @@
 mod bindings;
 mod builtin;
 mod cache;
+mod inspect;
 pub mod options;
 mod sandbox;
+mod store;
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +29,7 @@ pub use bindings::{
     digest_from_bytes, digest_to_bytes,
 };
 pub use builtin::builtin_names;
+pub use store::{Installed, PolicyStore};
 
 use bindings::PolicyComponentPre;
 use sandbox::Sandbox;
@@ -92,10 +96,7 @@ pub enum PolicyError {
          the diff alone and gets no filesystem, network or environment of its own"
     )]
     ForbiddenImport { policy: String, import: String },
-    #[error(
-        "policy `{policy}` does not implement the contract {expected}: {reason} (rebuild it \
-         against the `.wit` files this Conduit ships)"
-    )]
+    #[error("policy `{policy}` does not implement the contract {expected}: {reason}")]
     WrongContract {
         policy: String,
         expected: &'static str,
@@ -134,6 +135,67 @@ pub enum PolicyError {
     },
     #[error("invalid option for policy `{policy}`: {message}")]
     Option { policy: String, message: String },
+    #[error("policy `{policy}` failed the install checks: {reason}")]
+    Unfit { policy: String, reason: String },
+}
+
+/// Where a loaded policy comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled from `policies/*` and embedded in this Conduit.
+    BuiltIn,
+    /// Installed into the home with `conduit policy install`.
+    Installed,
+    /// Loaded from a file or bytes for a one-off look (`policy info FILE`).
+    File,
+}
+
+impl Origin {
+    /// `built-in`, `installed` or `file`, as `policy list` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::BuiltIn => "built-in",
+            Origin::Installed => "installed",
+            Origin::File => "file",
+        }
+    }
+}
+
+/// Contract versions this host loads, oldest first (see
+/// docs/contract-versioning.md). The last is the one in `wit/policy.wit`.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["1.0.0"];
+
+/// The contract version a component implements, from its export names.
+fn contract_of<'a>(exports: impl Iterator<Item = &'a str>) -> Result<String, String> {
+    const PREFIX: &str = "conduit:policy/policy";
+    let found: Vec<&str> = exports.filter(|e| e.starts_with(PREFIX)).collect();
+    if let Some(version) = found
+        .iter()
+        .filter_map(|e| e.strip_prefix(PREFIX)?.strip_prefix('@'))
+        .find(|v| SUPPORTED_CONTRACTS.contains(v))
+    {
+        return Ok(version.to_string());
+    }
+    let supported = SUPPORTED_CONTRACTS
+        .iter()
+        .map(|v| format!("conduit:policy@{v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match found.first() {
+        Some(other) => {
+            let version = other.strip_prefix(PREFIX).unwrap_or_default();
+            let version = version.strip_prefix('@').unwrap_or("(no version)");
+            Err(format!(
+                "it was built against conduit:policy@{version}, which this Conduit does not \
+                 load (it loads {supported}); rebuild the policy against this Conduit's \
+                 `wit/policy.wit`, or use a Conduit that supports that version"
+            ))
+        }
+        None => Err(format!(
+            "it exports no `{PREFIX}` interface; a policy exports `{PREFIX}@VERSION` as \
+             generated from `wit/policy.wit` (this Conduit loads {supported})"
+        )),
+    }
 }
 
 /// Compiles, caches and runs policy components. One per process is enough;
@@ -180,7 +242,68 @@ impl Runtime {
     pub fn builtin(&self, name: &str) -> Result<LoadedPolicy, PolicyError> {
         let bytes =
             builtin::component(name).ok_or_else(|| PolicyError::Unknown(name.to_string()))?;
-        self.load(name, bytes)
+        let mut policy = self.load(name, bytes)?;
+        policy.origin = Origin::BuiltIn;
+        Ok(policy)
+    }
+
+    /// Load a policy for installing it: everything [`Runtime::load`] checks,
+    /// plus that `describe()` answers the same twice and that `plan` accepts
+    /// an empty diff with its defaults and with every declared choice and
+    /// flag value (a policy whose `describe()` promises options its `plan`
+    /// cannot handle is refused here, not in a user's sync).
+    pub fn check(&self, label: &str, bytes: &[u8]) -> Result<LoadedPolicy, PolicyError> {
+        let policy = self.load(label, bytes)?;
+        let unfit = |reason: String| PolicyError::Unfit {
+            policy: policy.name().to_string(),
+            reason,
+        };
+        if policy.describe()? != *policy.info() {
+            return Err(unfit(
+                "describe() answered differently when asked twice; it must not depend on \
+                 anything"
+                    .into(),
+            ));
+        }
+        let info = policy.info();
+        let mut trials: Vec<Vec<(String, String)>> = vec![Vec::new()];
+        for o in &info.options {
+            let values: Vec<String> = match &o.type_ {
+                OptionType::Choice(choices) => choices.clone(),
+                OptionType::Flag => vec!["true".into(), "false".into()],
+                _ => Vec::new(),
+            };
+            trials.extend(values.into_iter().map(|v| vec![(o.name.clone(), v)]));
+        }
+        for given in trials {
+            let settings = options::resolve(info, &given).map_err(&unfit)?;
+            let context = Context {
+                conduit: "install-check".into(),
+                now_ns: crate::index::now_ns(),
+                first_run: true,
+                settings,
+                source_volume: Some(Volume {
+                    capacity: 1 << 40,
+                    free: 1 << 39,
+                }),
+                local_bytes: 0,
+            };
+            let shown = match given.first() {
+                Some((k, v)) => format!("with {k}={v}"),
+                None => "with its default options".into(),
+            };
+            let actions = policy
+                .plan(&context, &[])
+                .map_err(|e| unfit(format!("planning an empty diff {shown} failed: {e}")))?;
+            if !actions.is_empty() {
+                return Err(unfit(format!(
+                    "planning an empty diff {shown} returned {} action(s) for entries that do \
+                     not exist",
+                    actions.len()
+                )));
+            }
+        }
+        Ok(policy)
     }
 
     /// Load a policy component from a file; `label` names it in errors until
@@ -197,33 +320,53 @@ impl Runtime {
     /// Load a policy component from bytes: compile (or reuse the cache), check
     /// its imports and exports, and ask it to `describe()` itself.
     pub fn load(&self, label: &str, bytes: &[u8]) -> Result<LoadedPolicy, PolicyError> {
+        let load_error = |reason: String| PolicyError::Load {
+            policy: label.to_string(),
+            reason,
+        };
+        let wrong_contract = |reason: String| PolicyError::WrongContract {
+            policy: label.to_string(),
+            expected: POLICY_INTERFACE,
+            reason,
+        };
+        // Refusals that need no compile come first.
+        if let Some(surface) = inspect::surface(bytes).map_err(load_error)? {
+            if let Some(import) =
+                sandbox::forbidden_import(surface.imports.iter().map(String::as_str))
+            {
+                return Err(PolicyError::ForbiddenImport {
+                    policy: label.to_string(),
+                    import,
+                });
+            }
+            contract_of(surface.exports.iter().map(String::as_str)).map_err(wrong_contract)?;
+        }
         let digest = blake3::hash(bytes).to_hex().to_string();
         let component = cache::compile(&self.engine, self.cache_dir.as_deref(), &digest, bytes)
             .map_err(|e| PolicyError::Load {
                 policy: label.to_string(),
                 reason: format!("{e:#}"),
             })?;
-        if let Some(import) = sandbox::check_imports(&self.engine, &component) {
+        let ty = component.component_type();
+        if let Some(import) = sandbox::forbidden_import(ty.imports(&self.engine).map(|(n, _)| n)) {
             return Err(PolicyError::ForbiddenImport {
                 policy: label.to_string(),
                 import,
             });
         }
-        let wrong_contract = |e: wasmtime::Error| PolicyError::WrongContract {
-            policy: label.to_string(),
-            expected: POLICY_INTERFACE,
-            reason: format!("{e:#}"),
-        };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(wrong_contract)?;
-        let pre = PolicyComponentPre::new(instance_pre).map_err(wrong_contract)?;
+        let contract =
+            contract_of(ty.exports(&self.engine).map(|(n, _)| n)).map_err(wrong_contract)?;
+        let mismatch = |e: wasmtime::Error| wrong_contract(format!("{e:#}"));
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(mismatch)?;
+        let pre = PolicyComponentPre::new(instance_pre).map_err(mismatch)?;
         let mut policy = LoadedPolicy {
             runtime: self.clone(),
             pre,
             label: label.to_string(),
             digest,
+            contract: format!("conduit:policy@{contract}"),
+            origin: Origin::File,
+            installed_as: None,
             info: None,
         };
         policy.info = Some(policy.describe()?);
@@ -254,6 +397,9 @@ pub struct LoadedPolicy {
     pre: PolicyComponentPre<Sandbox>,
     label: String,
     digest: String,
+    contract: String,
+    origin: Origin,
+    installed_as: Option<String>,
     info: Option<Info>,
 }
 
@@ -277,9 +423,30 @@ impl LoadedPolicy {
         &self.digest
     }
 
-    /// The name to use in messages.
+    /// The name to use in messages: the name it was installed under, else
+    /// the one its `describe()` gives.
     pub fn name(&self) -> &str {
+        if let Some(name) = &self.installed_as {
+            return name;
+        }
         self.info.as_ref().map_or(&self.label, |i| &i.name)
+    }
+
+    /// The contract it implements, e.g. `conduit:policy@1.0.0`.
+    pub fn contract(&self) -> &str {
+        &self.contract
+    }
+
+    /// Where it comes from.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Mark as installed under `name`.
+    pub(crate) fn installed(mut self, name: &str) -> LoadedPolicy {
+        self.origin = Origin::Installed;
+        self.installed_as = Some(name.to_string());
+        self
     }
 
     fn describe(&self) -> Result<Info, PolicyError> {

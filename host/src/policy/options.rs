@@ -175,56 +175,9 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
-const SIZE_UNITS: &[(&str, u64)] = &[
-    ("", 1),
-    ("b", 1),
-    ("k", 1 << 10),
-    ("kib", 1 << 10),
-    ("kb", 1000),
-    ("m", 1 << 20),
-    ("mib", 1 << 20),
-    ("mb", 1_000_000),
-    ("g", 1 << 30),
-    ("gib", 1 << 30),
-    ("gb", 1_000_000_000),
-    ("t", 1 << 40),
-    ("tib", 1 << 40),
-    ("tb", 1_000_000_000_000),
-];
-
-/// `500`, `500M`, `1.5GiB`, `10GB`: bare letters are binary (as in rsync and
-/// rclone), `KB`/`MB`/… are decimal.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let unit = unit.trim().to_ascii_lowercase();
-    let (_, factor) = SIZE_UNITS.iter().find(|(u, _)| *u == unit)?;
-    let bytes = number * *factor as f64;
-    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
-}
-
-/// `90`, `90s`, `30m`, `12h`, `7d`, `2w`, in seconds.
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let factor = match unit.trim() {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return None,
-    };
-    number.checked_mul(factor)
-}
+// One parser for the CLI and for the SDK's table tests, so both read `500M`
+// or `7d` the same way.
+pub use conduit_policy::units::{parse_duration, parse_size};
 
 fn render_size(n: u64) -> String {
     for (unit, factor) in [
@@ -286,6 +239,73 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse_duration(text), want, "{text}");
         }
+    }
+
+    /// A `describe()` whose schema contradicts itself is refused at load.
+    #[test]
+    fn schemas_that_lie_are_refused() {
+        let spec = |name: &str, type_: OptionType, default: Option<Value>| OptionSpec {
+            name: name.into(),
+            type_,
+            default,
+            help: String::new(),
+        };
+        let info = |options: Vec<OptionSpec>| Info {
+            name: "p".into(),
+            version: "1".into(),
+            summary: String::new(),
+            options,
+            scope: crate::policy::Scope::Changes,
+        };
+        let choice = |c: &[&str]| OptionType::Choice(c.iter().map(|s| s.to_string()).collect());
+        let cases = [
+            (
+                vec![spec(
+                    "limit",
+                    OptionType::Integer,
+                    Some(Value::Text("ten".into())),
+                )],
+                "the default of option `limit` (ten) is not a integer",
+            ),
+            (
+                vec![spec(
+                    "mode",
+                    choice(&["a", "b"]),
+                    Some(Value::Choice("c".into())),
+                )],
+                "is not a choice of a|b",
+            ),
+            (
+                vec![spec(
+                    "share",
+                    OptionType::SizeOrPercent,
+                    Some(Value::Percent(150.0)),
+                )],
+                "is not a size or percent",
+            ),
+            (
+                vec![
+                    spec("x", OptionType::Flag, None),
+                    spec("x", OptionType::Text, None),
+                ],
+                "declared twice",
+            ),
+            (
+                vec![spec("Colour", OptionType::Text, None)],
+                "not kebab-case",
+            ),
+            (vec![spec("mode", choice(&[]), None)], "no choices"),
+        ];
+        for (options, expected) in cases {
+            let err = check_schema(&info(options)).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        let ok = info(vec![spec(
+            "mode",
+            choice(&["a"]),
+            Some(Value::Choice("a".into())),
+        )]);
+        assert_eq!(check_schema(&ok), Ok(()));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{
@@ -28,14 +28,9 @@ const ALLOWED_IMPORT_PREFIXES: &[&str] = &["wasi:cli/", "wasi:io/", "wasi:clocks
 /// The bytes behind the policy's "random" numbers.
 const SEED: [u8; 8] = [0x9e, 0x37, 0x79, 0xb9, 0x7f, 0x4a, 0x7c, 0x15];
 
-/// Return the first import of `component` that policies may not use.
-pub(crate) fn check_imports(
-    engine: &Engine,
-    component: &wasmtime::component::Component,
-) -> Option<String> {
-    let ty = component.component_type();
-    ty.imports(engine)
-        .map(|(name, _)| name)
+/// The first of a component's imports that policies may not use.
+pub(crate) fn forbidden_import<'a>(mut imports: impl Iterator<Item = &'a str>) -> Option<String> {
+    imports
         .find(|name| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
         .map(str::to_string)
 }

@@ -6,6 +6,15 @@
 //! built for `wasm32-wasip2`; natively the same type is an ordinary Rust value,
 //! which is how policies are unit-tested and benchmarked.
 //!
+//! - [`spec`] builds the option schema, [`Settings`] reads typed options
+//!   from the context, [`act`] builds actions, [`changed`] and [`indexed`]
+//!   walk entries with their indices, [`Entry`] and [`State`] have helpers
+//!   (`extension`, `same_content`, `sides_agree`, …).
+//! - [`testing`] runs tables of cases natively; the same tables run against
+//!   the compiled component with `conduit::policy::testing`.
+//! - docs/writing-policies.md walks through a policy from nothing to
+//!   installed; `policies/examples/mirror-types` is a complete one.
+//!
 //! ```ignore
 //! struct NeverDelete;
 //! impl conduit_policy::Policy for NeverDelete {
@@ -20,7 +29,9 @@
 //! conduit_policy::export_policy!(NeverDelete);
 //! ```
 
+pub mod testing;
 mod time;
+pub mod units;
 
 /// The bindings generated from `wit/policy.wit`. Policies rarely need more
 /// than the re-exports at the crate root.
@@ -118,6 +129,21 @@ impl Entry {
         }
     }
 
+    /// The last component of the path.
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    /// The file name's extension, lowercased (`Photo.JPG` -> `jpg`); none
+    /// for names without one and for dot-files such as `.profile`.
+    pub fn extension(&self) -> Option<String> {
+        let name = self.file_name();
+        match name.rfind('.') {
+            Some(0) | None => None,
+            Some(dot) => Some(name[dot + 1..].to_ascii_lowercase()),
+        }
+    }
+
     /// True when both sides are present with the same content, or both absent.
     pub fn sides_agree(&self) -> bool {
         match (&self.source, &self.destination) {
@@ -126,6 +152,21 @@ impl Entry {
             _ => false,
         }
     }
+}
+
+/// The entries with their indices (actions name entries by index).
+pub fn indexed(entries: &[Entry]) -> impl Iterator<Item = (usize, &Entry)> {
+    entries.iter().enumerate()
+}
+
+/// The entries (with indices) whose `side` changed as `change` says, e.g.
+/// every file created in the source: `changed(entries, Side::Source, Change::Created)`.
+pub fn changed(
+    entries: &[Entry],
+    side: Side,
+    change: Change,
+) -> impl Iterator<Item = (usize, &Entry)> {
+    indexed(entries).filter(move |(_, e)| e.change(side) == change)
 }
 
 /// Typed access to the context's settings. The host has already checked every
@@ -201,6 +242,17 @@ pub mod spec {
             default,
             help: help.to_string(),
         }
+    }
+
+    /// Free text; `None`: unset unless the user sets it.
+    pub fn text(name: &str, default: Option<&str>, help: &str) -> OptionSpec {
+        let default = default.map(|d| Value::Text(d.to_string()));
+        spec(name, OptionType::Text, default, help)
+    }
+
+    /// A whole number; `None`: unset unless the user sets it.
+    pub fn integer(name: &str, default: Option<i64>, help: &str) -> OptionSpec {
+        spec(name, OptionType::Integer, default.map(Value::Integer), help)
     }
 
     pub fn flag(name: &str, default: bool, help: &str) -> OptionSpec {
