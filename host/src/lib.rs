@@ -8,6 +8,8 @@
 //! that drives it; [`watch`] runs conduits by themselves (filesystem events
 //! and cadences); [`cli`] is a thin layer over [`api`] and [`watch`].
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod cli;
 pub mod diff;

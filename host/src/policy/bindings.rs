@@ -37,6 +37,7 @@ pub fn digest_to_bytes(d: Digest) -> [u8; 32] {
 }
 
 impl Side {
+    /// The opposite side.
     pub fn other(self) -> Side {
         match self {
             Side::Source => Side::Destination,
@@ -44,6 +45,7 @@ impl Side {
         }
     }
 
+    /// `source` or `destination`, for messages.
     pub fn name(self) -> &'static str {
         match self {
             Side::Source => "source",
@@ -53,6 +55,7 @@ impl Side {
 }
 
 impl Entry {
+    /// The entry's state on `side`, if the path exists there.
     pub fn state(&self, side: Side) -> Option<&State> {
         match side {
             Side::Source => self.source.as_ref(),

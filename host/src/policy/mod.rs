@@ -7,6 +7,9 @@
 //! the number of entries, and a wall-clock deadline as a backstop. What comes
 //! back is unvalidated: [`crate::plan`] checks it before anything acts on it.
 
+// Generated from wit/policy.wit; the generator carries the .wit's docs where
+// it can but leaves a few world-level items bare.
+#[allow(missing_docs)]
 mod bindings;
 mod builtin;
 mod cache;
@@ -39,11 +42,17 @@ use sandbox::Sandbox;
 /// stopped within a second or two.
 #[derive(Clone, Debug)]
 pub struct Limits {
+    /// Fuel (roughly, wasm instructions) for any call.
     pub base_fuel: u64,
+    /// Extra fuel per entry in the diff.
     pub fuel_per_entry: u64,
+    /// Linear memory for any call, in bytes.
     pub base_memory: usize,
+    /// Extra memory per entry (path bytes are added on top).
     pub memory_per_entry: usize,
+    /// Wall-clock backstop for any call.
     pub base_deadline: Duration,
+    /// Extra wall-clock time per entry.
     pub deadline_per_entry: Duration,
     /// Bytes of stdout + stderr kept for the log; the rest is dropped.
     pub max_output: usize,
@@ -87,56 +96,118 @@ impl Limits {
 /// and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// No built-in or installed policy has this name.
     #[error("unknown policy `{0}`: `conduit policy list` shows the available ones")]
     Unknown(String),
+    /// The component could not be read or compiled.
     #[error("cannot load policy `{policy}`: {reason}")]
-    Load { policy: String, reason: String },
+    Load {
+        /// The policy's name.
+        policy: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The component imports something outside the deny-all set.
     #[error(
         "policy `{policy}` imports `{import}`, which policies may not use: a policy decides from \
          the diff alone and gets no filesystem, network or environment of its own"
     )]
-    ForbiddenImport { policy: String, import: String },
+    ForbiddenImport {
+        /// The policy's name.
+        policy: String,
+        /// The refused import, as the component names it.
+        import: String,
+    },
+    /// The component targets another contract version or lacks the interface.
     #[error("policy `{policy}` does not implement the contract {expected}: {reason}")]
     WrongContract {
+        /// The policy's name.
         policy: String,
+        /// The contract this host speaks.
         expected: &'static str,
+        /// What was wrong.
         reason: String,
     },
+    /// The policy trapped (a panic, an unreachable, a bad memory access).
     #[error("policy `{policy}` crashed: {message}")]
-    Trap { policy: String, message: String },
+    Trap {
+        /// The policy's name.
+        policy: String,
+        /// What the policy or the runtime said.
+        message: String,
+    },
+    /// The policy used up its fuel.
     #[error(
         "policy `{policy}` ran out of fuel after {fuel} instructions for {entries} entries \
          (it probably loops forever); nothing was changed"
     )]
     OutOfFuel {
+        /// The policy's name.
         policy: String,
+        /// The fuel it had.
         fuel: u64,
+        /// Entries in the diff it was given.
         entries: usize,
     },
+    /// The policy asked for more linear memory than its budget.
     #[error(
         "policy `{policy}` tried to use more than {limit_mib} MiB of memory for {entries} \
          entries; nothing was changed"
     )]
     OutOfMemory {
+        /// The policy's name.
         policy: String,
+        /// Its memory budget.
         limit_mib: usize,
+        /// Entries in the diff it was given.
         entries: usize,
     },
+    /// The policy recursed past its stack.
     #[error("policy `{policy}` overflowed its stack (recursion too deep); nothing was changed")]
-    StackOverflow { policy: String },
+    StackOverflow {
+        /// The policy's name.
+        policy: String,
+    },
+    /// The policy ran past its wall-clock deadline.
     #[error("policy `{policy}` did not finish within {seconds:.1} s; nothing was changed")]
-    Deadline { policy: String, seconds: f64 },
+    Deadline {
+        /// The policy's name.
+        policy: String,
+        /// The deadline it had.
+        seconds: f64,
+    },
+    /// The policy returned an error instead of a plan.
     #[error("policy `{policy}` refused to plan: {message}")]
-    Refused { policy: String, message: String },
+    Refused {
+        /// The policy's name.
+        policy: String,
+        /// What the policy or the runtime said.
+        message: String,
+    },
+    /// The plan failed the host's validation.
     #[error("policy `{policy}` returned an invalid plan; nothing was changed:\n  - {}", problems.join("\n  - "))]
     InvalidPlan {
+        /// The policy's name.
         policy: String,
+        /// Each validation failure, one line each.
         problems: Vec<String>,
     },
+    /// An option the policy does not declare, or a value of the wrong type.
     #[error("invalid option for policy `{policy}`: {message}")]
-    Option { policy: String, message: String },
+    Option {
+        /// The policy's name.
+        policy: String,
+        /// What the policy or the runtime said.
+        message: String,
+    },
+    /// A component failed `policy install`'s checks.
     #[error("policy `{policy}` failed the install checks: {reason}")]
-    Unfit { policy: String, reason: String },
+    Unfit {
+        /// The policy's name.
+        policy: String,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 /// Where a loaded policy comes from.
