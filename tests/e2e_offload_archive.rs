@@ -307,3 +307,81 @@ fn archive_keeps_the_source_when_its_copy_fails() {
     assert!(read(&w.a, "ok.txt").is_none());
     assert_eq!(read(&w.b, "ok.txt").as_deref(), Some("fine"));
 }
+
+/// A small real filesystem for the source: a 4 MiB tmpfs, where the machine
+/// lets the tests mount one (root in a VM or container with the right
+/// capabilities). Unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(at.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn offload_frees_space_on_a_real_small_disk() {
+    let w = World::new();
+    let Some(_disk) = SmallDisk::mount(&w.a) else {
+        eprintln!("SKIPPED offload_frees_space_on_a_real_small_disk: cannot mount a tmpfs here");
+        return;
+    };
+    // 3 MiB of a 4 MiB volume: 25% free, under min-free 40%; eviction runs,
+    // oldest first, until 60% is free.
+    for i in 0..6 {
+        aged(&w.a, &format!("f{i}"), 512 * KIB, 20 - i as u64);
+    }
+    w.add(
+        "disk",
+        "offload",
+        &["--set", "min-free=40%", "--set", "target-free=60%"],
+    );
+    let r = w.sync("disk", &[], 0);
+    assert_eq!(n(&r, "copied"), 6, "{r}");
+    let stat = free_fraction(&w.a);
+    assert!(
+        stat >= 0.59,
+        "only {:.0}% free after offloading: {r}",
+        stat * 100.0
+    );
+    let gone = offloaded(&w, "disk");
+    assert_eq!(gone, ["f0", "f1", "f2"], "the least recently used go first");
+    for f in &gone {
+        assert_eq!(read(&w.a, f), None);
+        assert!(read(&w.b, f).is_some(), "{f} stored");
+    }
+    w.run(&["hydrate", "disk", "f0"]).expect(0);
+    assert!(read(&w.a, "f0").is_some());
+}
+
+/// Free space of the volume holding `path`, as a fraction (from `df`, so
+/// the test measures what a user would see).
+fn free_fraction(path: &Path) -> f64 {
+    let out = std::process::Command::new("df")
+        .args(["--output=size,avail", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let nums: Vec<f64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    nums[1] / nums[0]
+}
