@@ -13,6 +13,7 @@ use super::{
     Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, side_index, trash_record,
 };
 use crate::index::{BaseRecord, Batch, Index, Record};
+use crate::plan::op_name;
 use crate::policy::{Action, Kind, Operation, Side};
 
 /// Why an action did not happen: skipped (comes back next run) or failed.
@@ -47,20 +48,6 @@ pub(crate) struct Effects<'r> {
     /// Archive manifest lines not yet written to the destination.
     manifest: Vec<String>,
     pub(crate) outcome: Outcome,
-}
-
-fn verb(op: &Operation) -> &'static str {
-    match op {
-        Operation::Copy(_) => "copy",
-        Operation::Delete(_) => "delete",
-        Operation::MoveToDestination(_) => "move-to-destination",
-        Operation::Rename(_) => "rename",
-        Operation::Evict => "evict",
-        Operation::Hydrate => "hydrate",
-        Operation::Accept => "accept",
-        Operation::Conflict(_) => "conflict",
-        Operation::Skip(_) => "skip",
-    }
 }
 
 fn transfer_verb(kind: TransferKind) -> &'static str {
@@ -482,7 +469,7 @@ impl<'r> Effects<'r> {
         let path = self.run.entries[i].path.clone();
         for a in actions {
             if let Err(p) = self.one(i, &a.operation) {
-                return self.problem(&path, verb(&a.operation), p);
+                return self.problem(&path, op_name(&a.operation), p);
             }
         }
     }
@@ -530,7 +517,7 @@ impl<'r> Effects<'r> {
             }
             other => Err(Problem::Fail(format!(
                 "{} cannot be combined here",
-                verb(other)
+                op_name(other)
             ))),
         }
     }

@@ -122,7 +122,8 @@ pub fn describe_action(entries: &[Entry], a: &Action) -> String {
     }
 }
 
-fn op_name(op: &Operation) -> &'static str {
+/// The contract's name for an operation, as journals and messages show it.
+pub(crate) fn op_name(op: &Operation) -> &'static str {
     match op {
         Operation::Copy(_) => "copy",
         Operation::Delete(_) => "delete",
