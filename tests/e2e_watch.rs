@@ -447,3 +447,11 @@ fn an_embedding_app_runs_the_service_and_gets_its_events() {
     service.stop().unwrap();
     assert_eq!(status(&w, "lib")["watched"], false);
 }
+
+#[test]
+fn a_full_rescan_period_that_is_not_an_interval_is_a_usage_error() {
+    let w = World::new();
+    w.add("m", "replicate", &["--cadence", "instant"]);
+    let out = w.run(&["watch", "--full-rescan", "instant"]).expect(2);
+    assert!(out.stderr.contains("--full-rescan"), "{}", out.stderr);
+}

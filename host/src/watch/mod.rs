@@ -741,3 +741,21 @@ impl Drop for ServiceHandle {
         let _ = self.stop_and_join();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_rescans_are_spread_by_at_most_a_tenth() {
+        let base = Duration::from_secs(3600);
+        let spread: BTreeSet<u64> = (0..200)
+            .map(|seed| jittered(base, seed).as_secs())
+            .inspect(|s| assert!((3240..=3960).contains(s), "{s}s is outside ±10%"))
+            .collect();
+        assert!(
+            spread.len() > 50,
+            "conduits would rescan in step: {spread:?}"
+        );
+    }
+}
