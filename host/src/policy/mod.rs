@@ -14,6 +14,8 @@ mod bindings;
 mod builtin;
 mod cache;
 mod inspect;
+#[cfg(target_os = "linux")]
+mod memory;
 pub mod options;
 mod sandbox;
 mod store;
@@ -291,6 +293,11 @@ impl Runtime {
             .consume_fuel(true)
             .epoch_interruption(true)
             .wasm_component_model(true);
+        // wasmtime's copy-on-write data images only work with its own memories.
+        #[cfg(target_os = "linux")]
+        config
+            .with_host_memory(Arc::new(memory::HugePages))
+            .memory_init_cow(false);
         let engine = Engine::new(&config)?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
