@@ -14,6 +14,7 @@ mod bindings;
 mod builtin;
 mod cache;
 mod inspect;
+mod lower;
 #[cfg(target_os = "linux")]
 mod memory;
 pub mod options;
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Instance, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use bindings::{
@@ -528,8 +529,10 @@ impl LoadedPolicy {
     }
 
     fn describe(&self) -> Result<Info, PolicyError> {
-        let info = self.call(0, 0, 0, |component, store| {
-            component.conduit_policy_policy().call_describe(store)
+        let info = self.call(0, 0, 0, |instance, store| {
+            bindings::PolicyComponent::new(&mut *store, instance)?
+                .conduit_policy_policy()
+                .call_describe(store)
         })?;
         options::check_schema(&info).map_err(|message| PolicyError::Load {
             policy: self.label.clone(),
@@ -545,10 +548,20 @@ impl LoadedPolicy {
             context.now_ns,
             entries.len(),
             path_bytes,
-            |component, store| {
-                component
-                    .conduit_policy_policy()
-                    .call_plan(store, context, entries)
+            |instance, store| {
+                // The generated `call_plan`, with the entries lowered in bulk.
+                let interface = instance
+                    .get_export_index(&mut *store, None, POLICY_INTERFACE)
+                    .ok_or_else(|| wasmtime::format_err!("no export {POLICY_INTERFACE}"))?;
+                let export = instance
+                    .get_export_index(&mut *store, Some(&interface), "plan")
+                    .ok_or_else(|| wasmtime::format_err!("no export {POLICY_INTERFACE}#plan"))?;
+                let plan = instance.get_typed_func::<
+                    (&Context, lower::Entries<'_>),
+                    (Result<Vec<Action>, String>,),
+                >(&mut *store, &export)?;
+                let (result,) = plan.call(store, (context, lower::Entries(entries)))?;
+                Ok(result)
             },
         )?;
         result.map_err(|message| PolicyError::Refused {
@@ -564,7 +577,7 @@ impl LoadedPolicy {
         now_ns: i64,
         entries: usize,
         path_bytes: usize,
-        f: impl FnOnce(&bindings::PolicyComponent, &mut Store<Sandbox>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Instance, &mut Store<Sandbox>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
         let limits = &self.runtime.limits;
         let (fuel, memory, deadline) = (
@@ -585,8 +598,9 @@ impl LoadedPolicy {
         let started = std::time::Instant::now();
         let outcome = self
             .pre
+            .instance_pre()
             .instantiate(&mut store)
-            .and_then(|component| f(&component, &mut store));
+            .and_then(|instance| f(&instance, &mut store));
         let (printed, dropped) = store.data().output.take();
         if !printed.is_empty() {
             tracing::info!(

@@ -1,7 +1,11 @@
 //! A hostile policy for the sandbox tests. Each `mode` breaks one rule the
 //! host must enforce; the tests check that each ends in its own clear error.
+//! One mode is friendly: `echo` reports every field it received, so that
+//! tests/policy_boundary.rs can check the host's lowering of the diff.
 
-use conduit_policy::{Action, Context, Entry, Info, Policy, Scope, Settings, Side, act, spec};
+use conduit_policy::{
+    Action, Change, Context, Entry, Info, Kind, Policy, Scope, Settings, Side, State, act, spec,
+};
 
 pub struct Misbehave;
 
@@ -19,6 +23,7 @@ const MODES: &[&str] = &[
     "contradict",
     "copy-missing",
     "chatty",
+    "echo",
 ];
 
 impl Policy for Misbehave {
@@ -66,6 +71,11 @@ impl Policy for Misbehave {
             "rename-absolute" => vec![act::rename(0, Side::Source, "/etc/x".into())],
             "contradict" => vec![act::copy(0, Side::Source), act::delete(0, Side::Source)],
             "copy-missing" => vec![act::copy(0, Side::Destination)],
+            "echo" => entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| act::skip(i, echo(e)))
+                .collect(),
             "chatty" => {
                 for n in 0..100_000 {
                     println!("line {n} of a very talkative policy");
@@ -102,3 +112,45 @@ fn recurse_wide(depth: u64) -> u64 {
 
 #[cfg(target_arch = "wasm32")]
 conduit_policy::export_policy!(Misbehave);
+
+/// Every field of `e`, in the format tests/policy_boundary.rs expects.
+fn echo(e: &Entry) -> String {
+    format!(
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        e.path,
+        echo_state(&e.source),
+        echo_change(e.source_change),
+        echo_state(&e.destination),
+        echo_change(e.destination_change),
+        echo_state(&e.base),
+        e.accessed_ns,
+        e.pinned,
+        e.offloaded
+    )
+}
+
+fn echo_state(s: &Option<State>) -> String {
+    let Some(s) = s else {
+        return "-".into();
+    };
+    let kind = match s.kind {
+        Kind::File => "file",
+        Kind::Directory => "directory",
+        Kind::Symlink => "symlink",
+    };
+    let digest = match s.digest {
+        Some((a, b, c, d)) => format!("{a:x}.{b:x}.{c:x}.{d:x}"),
+        None => "-".into(),
+    };
+    format!("{kind}:{}:{}:{:o}:{digest}", s.size, s.mtime_ns, s.mode)
+}
+
+fn echo_change(c: Change) -> &'static str {
+    match c {
+        Change::Unchanged => "unchanged",
+        Change::Created => "created",
+        Change::Modified => "modified",
+        Change::Deleted => "deleted",
+        Change::TypeChanged => "type-changed",
+    }
+}
