@@ -73,7 +73,12 @@ macro_rules! export_policy {
                 context: $crate::Context,
                 entries: ::std::vec::Vec<$crate::Entry>,
             ) -> ::std::result::Result<::std::vec::Vec<$crate::Action>, ::std::string::String> {
-                <$policy as $crate::Policy>::plan(&context, &entries)
+                let plan = <$policy as $crate::Policy>::plan(&context, &entries);
+                // The host runs every call in a fresh instance and throws it
+                // away afterwards; freeing each entry's path first is wasted
+                // work (a tenth of the call on a million entries).
+                ::std::mem::forget(entries);
+                plan
             }
         }
         $crate::bindings::export!($policy with_types_in $crate::bindings);
