@@ -138,11 +138,11 @@ fn every_kind_of_entry() -> Vec<Entry> {
                 };
                 entries.push(Entry {
                     path,
-                    source: source.clone(),
+                    source: *source,
                     source_change: CHANGES[i % 5],
-                    destination: destination.clone(),
+                    destination: *destination,
                     destination_change: CHANGES[(i / 5) % 5],
-                    base: base.clone(),
+                    base: *base,
                     accessed_ns: [0, -1, i64::MAX, i64::MIN, 1_234_567][i % 5],
                     pinned: i % 2 == 0,
                     offloaded: i % 4 < 2,
