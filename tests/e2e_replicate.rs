@@ -163,23 +163,12 @@ fn a_dry_run_reports_the_plan_and_changes_nothing() {
     assert_eq!(r["dry_run"], true);
     assert_eq!((n(&r, "copied"), n(&r, "deleted")), (2, 2), "{r}");
     assert_eq!(n(&r, "verified"), 0);
-    let plan: Vec<&str> = r["plan"]
-        .as_array()
-        .expect("a dry run lists its plan")
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
-    for path in ["docs/a.txt", "added.txt", "top.txt", "stray.txt"] {
-        assert!(
-            plan.iter().any(|l| l.contains(path)),
-            "{path} in the plan {plan:?}"
-        );
-    }
-    assert_eq!(snapshot(&w.a), a, "a dry run changes nothing in the source");
-    assert_eq!(
-        snapshot(&w.b),
-        b,
-        "a dry run changes nothing in the destination"
+    assert_dry_run(
+        &w,
+        &r,
+        &["docs/a.txt", "added.txt", "top.txt", "stray.txt"],
+        &a,
+        &b,
     );
 
     // The real run does what the dry run said.

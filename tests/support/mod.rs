@@ -305,3 +305,36 @@ pub fn trash_contents(root: &Path) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// A dry run's report lists each of `paths` in its plan, and neither root
+/// differs from its snapshot taken before the run (`before_a`, `before_b`).
+pub fn assert_dry_run(
+    w: &World,
+    report: &Value,
+    paths: &[&str],
+    before_a: &BTreeMap<String, String>,
+    before_b: &BTreeMap<String, String>,
+) {
+    let plan: Vec<&str> = report["plan"]
+        .as_array()
+        .expect("a dry run lists its plan")
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    for path in paths {
+        assert!(
+            plan.iter().any(|l| l.contains(path)),
+            "{path} in the plan {plan:?}"
+        );
+    }
+    assert_eq!(
+        &snapshot(&w.a),
+        before_a,
+        "a dry run changes nothing in the source"
+    );
+    assert_eq!(
+        &snapshot(&w.b),
+        before_b,
+        "a dry run changes nothing in the destination"
+    );
+}
