@@ -40,15 +40,11 @@ fn assert_idle(report: &serde_json::Value) {
 
 /// The destination's trash as (path inside the generation, content).
 fn trashed(root: &Path) -> BTreeMap<String, String> {
-    let dir = root.join(".conduit").join("trash");
-    trash(root)
+    trash_contents(root)
         .into_iter()
-        .map(|t| {
-            let (_, rel) = t.split_once('/').expect("generation/path");
-            (
-                rel.to_string(),
-                std::fs::read_to_string(dir.join(&t)).unwrap(),
-            )
+        .map(|(slot, content)| {
+            let (_, rel) = slot.split_once('/').expect("generation/path");
+            (rel.to_string(), content)
         })
         .collect()
 }
