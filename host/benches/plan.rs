@@ -1,19 +1,23 @@
 //! Plan a diff through the wasm component and through the same policy logic
 //! compiled natively, at 1k, 100k and 1M entries; print a Markdown table of
-//! median time and peak memory (DESIGN §8: wasm ≤ 2× native at 1M).
+//! times, peak memory and ratios (DESIGN §8: wasm ≤ 2× native at 1M).
 //!
-//! `cargo bench -p conduit --bench plan`. Each case runs in a child process
-//! so that its peak RSS is its own.
+//! `cargo bench -p conduit --bench plan`. Each case runs in child processes
+//! so that peak RSS and first calls are their own.
 
 use std::process::Command;
 use std::time::Instant;
 
 use conduit::policy::{self as host, Runtime};
 use conduit_policy::{self as sdk, Policy};
+use wasmtime::component::ComponentType;
 
 const SIZES: &[usize] = &[1_000, 100_000, 1_000_000];
 const POLICIES: &[&str] = &["replicate", "synchronize"];
-const RUNS: usize = 3;
+/// Calls per process: the first, then the ones whose median is reported.
+const RUNS: usize = 4;
+/// Processes per wasm case, for the spread of first calls.
+const PROCESSES: usize = 5;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -23,31 +27,44 @@ fn main() {
         return;
     }
     println!(
-        "| policy | entries | native | native incl. conversion | wasm | wasm ÷ native | wasm ÷ native incl. conversion | peak RSS native | peak RSS wasm |"
+        "| policy | entries | native | native incl. conversion | wasm | wasm first call (max) | floor | wasm ÷ native | wasm ÷ native incl. conversion | floor ÷ native | peak RSS native | peak RSS wasm |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for policy in POLICIES {
         for &n in SIZES {
             let native = child("native", policy, n);
-            let wasm = child("wasm", policy, n);
+            let (native_rss, with_conversion, native) = (native[2], native[1], native[0]);
+            let wasm: Vec<Vec<f64>> = (0..PROCESSES).map(|_| child("wasm", policy, n)).collect();
+            let first = median(wasm.iter().map(|w| w[0]).collect());
+            let first_max = wasm.iter().map(|w| w[0]).fold(0.0, f64::max);
+            let steady = median(wasm.iter().map(|w| w[1]).collect());
+            let wasm_rss = wasm.iter().map(|w| w[2]).fold(0.0, f64::max);
+            let floor = child("floor", policy, n)[0];
             println!(
-                "| {policy} | {n} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} | {:.2} | {} MiB | {} MiB |",
-                native[0] * 1e3,
-                native[1] * 1e3,
-                wasm[0] * 1e3,
-                wasm[0] / native[0],
-                wasm[0] / native[1],
-                native[2] as u64 / 1024,
-                wasm[2] as u64 / 1024,
+                "| {policy} | {n} | {} | {} | {} | {} ({}) | {} | {:.2} | {:.2} | {:.2} | {} MiB | {} MiB |",
+                ms(native),
+                ms(with_conversion),
+                ms(steady),
+                ms(first),
+                ms(first_max),
+                ms(floor),
+                steady / native,
+                steady / with_conversion,
+                floor / native,
+                native_rss as u64 / 1024,
+                wasm_rss as u64 / 1024,
             );
         }
     }
 }
 
-/// Run one case in a child process: [median seconds, median seconds including
-/// conversion between host and SDK types (native only), peak RSS KiB]. The
-/// wasm time covers everything a sync pays: a fresh instance, lowering the
-/// entries, the policy, and lifting its actions.
+fn ms(seconds: f64) -> String {
+    format!("{:.1} ms", seconds * 1e3)
+}
+
+/// Run one case in a child process and read the numbers it prints.
 fn child(mode: &str, policy: &str, n: usize) -> Vec<f64> {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
@@ -66,42 +83,107 @@ fn child(mode: &str, policy: &str, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Print, in seconds except the last (KiB):
+/// - wasm: the first call, the median of the later calls, peak RSS. A call
+///   covers everything a sync pays: a fresh instance, lowering the entries,
+///   the policy, and lifting its actions. The first call is what a one-shot
+///   `conduit sync` pays.
+/// - native: the median of the policy logic alone, the median including the
+///   conversion between host and SDK types, peak RSS.
+/// - floor: the median time to write the lowered entries once into fresh
+///   memory, the least a sandbox that is handed a copy of the diff pays.
 fn run_case(mode: &str, policy: &str, n: usize) {
     let (context, entries) = diff(n);
     let mut times = Vec::new();
-    let mut with_conversion = Vec::new();
-    if mode == "wasm" {
-        let runtime = Runtime::new(None).unwrap();
-        let p = runtime.builtin(policy).unwrap();
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let actions = p.plan(&context, &entries).unwrap();
-            times.push(t.elapsed().as_secs_f64());
-            assert!(!actions.is_empty());
-        }
-        with_conversion = times.clone();
-    } else {
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let (ctx, sdk_entries) = to_sdk(&context, &entries);
-            let converted = Instant::now();
-            let actions = match policy {
-                "replicate" => conduit_policy_replicate::Replicate::plan(&ctx, &sdk_entries),
-                _ => conduit_policy_synchronize::Synchronize::plan(&ctx, &sdk_entries),
+    match mode {
+        "wasm" => {
+            let runtime = Runtime::new(None).unwrap();
+            let p = runtime.builtin(policy).unwrap();
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let actions = p.plan(&context, &entries).unwrap();
+                times.push(t.elapsed().as_secs_f64());
+                assert!(!actions.is_empty());
             }
-            .unwrap();
-            times.push(converted.elapsed().as_secs_f64());
-            let back: Vec<host::Action> = actions.into_iter().map(action_to_host).collect();
-            with_conversion.push(t.elapsed().as_secs_f64());
-            assert!(!back.is_empty());
+            let first = times.remove(0);
+            println!("{first} {} {}", median(times), peak_rss_kib());
         }
+        "native" => {
+            let mut with_conversion = Vec::new();
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let (ctx, sdk_entries) = to_sdk(&context, &entries);
+                let converted = Instant::now();
+                let actions = match policy {
+                    "replicate" => conduit_policy_replicate::Replicate::plan(&ctx, &sdk_entries),
+                    _ => conduit_policy_synchronize::Synchronize::plan(&ctx, &sdk_entries),
+                }
+                .unwrap();
+                times.push(converted.elapsed().as_secs_f64());
+                let back: Vec<host::Action> = actions.into_iter().map(action_to_host).collect();
+                with_conversion.push(t.elapsed().as_secs_f64());
+                assert!(!back.is_empty());
+            }
+            println!(
+                "{} {} {}",
+                median(times),
+                median(with_conversion),
+                peak_rss_kib()
+            );
+        }
+        "floor" => {
+            let lowered_bytes = entries.len() * host::Entry::SIZE32
+                + entries.iter().map(|e| e.path.len()).sum::<usize>();
+            let lowered = vec![1u8; lowered_bytes];
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let mut memory = FreshMemory::new(lowered_bytes);
+                memory.bytes().copy_from_slice(&lowered);
+                times.push(t.elapsed().as_secs_f64());
+            }
+            println!("{}", median(times));
+        }
+        other => panic!("unknown mode {other}"),
     }
-    println!(
-        "{} {} {}",
-        median(times),
-        median(with_conversion),
-        peak_rss_kib()
-    );
+}
+
+/// Anonymous memory advised like a policy's linear memory (huge pages), so
+/// that the floor gets every advantage the runtime has.
+struct FreshMemory {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl FreshMemory {
+    fn new(len: usize) -> FreshMemory {
+        // SAFETY: a private anonymous mapping, unmapped in `drop`.
+        let ptr = unsafe {
+            let ptr = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(ptr, libc::MAP_FAILED, "mmap failed");
+            libc::madvise(ptr, len, libc::MADV_HUGEPAGE);
+            ptr.cast::<u8>()
+        };
+        FreshMemory { ptr, len }
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr..ptr + len` is mapped read-write for our lifetime.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for FreshMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
