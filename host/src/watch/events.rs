@@ -45,38 +45,45 @@ pub(super) fn watch(
 ) -> notify::Result<Watcher> {
     let root_owned = root.to_path_buf();
     let handler = move |result: DebounceEventResult| {
-        let change = match result {
-            Ok(events) => {
-                if let Some(e) = events.iter().find(|e| e.need_rescan()) {
-                    Change::Rescan(format!("the watcher lost events ({:?})", e.kind))
-                } else {
-                    let paths = relevant_paths(&root_owned, &events);
-                    if paths.is_empty() {
-                        return;
-                    }
-                    Change::Paths(paths)
-                }
-            }
-            Err(errors) => Change::Rescan(format!(
-                "the watcher failed: {}",
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
-        };
-        let _ = tx.send(Notice {
-            conduit,
-            side,
-            change,
-        });
+        if let Some(change) = change(&root_owned, result) {
+            let _ = tx.send(Notice {
+                conduit,
+                side,
+                change,
+            });
+        }
     };
     // Symlinked folders are recorded as links, never followed out of the root.
     let config = notify::Config::default().with_follow_symlinks(false);
     let mut watcher = new_debouncer_opt(DEBOUNCE, None, handler, NoCache, config)?;
     watcher.watch(root, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// What one debounced batch means for the root: the paths to rescan, a full
+/// rescan when the kernel or the watcher lost events (an overflowed inotify
+/// queue, say), or nothing worth a run.
+fn change(root: &Path, result: DebounceEventResult) -> Option<Change> {
+    match result {
+        Ok(events) => {
+            if let Some(e) = events.iter().find(|e| e.need_rescan()) {
+                return Some(Change::Rescan(format!(
+                    "the watcher lost events ({:?})",
+                    e.kind
+                )));
+            }
+            let paths = relevant_paths(root, &events);
+            (!paths.is_empty()).then_some(Change::Paths(paths))
+        }
+        Err(errors) => Some(Change::Rescan(format!(
+            "the watcher failed: {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+    }
 }
 
 /// The relative paths that events touched, minus reads, bookkeeping and
@@ -125,4 +132,102 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
         rel.pop();
     }
     rel.to_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+    use std::time::Instant;
+
+    use notify_debouncer_full::DebouncedEvent;
+    use notify_debouncer_full::notify::event::{AccessKind, CreateKind, Flag, ModifyKind};
+    use notify_debouncer_full::notify::{Event, EventKind};
+
+    use super::*;
+
+    const ROOT: &str = "/data/photos";
+
+    fn event(kind: EventKind, paths: &[&Path]) -> DebouncedEvent {
+        let event = paths
+            .iter()
+            .fold(Event::new(kind), |e, p| e.add_path(p.to_path_buf()));
+        DebouncedEvent::new(event, Instant::now())
+    }
+
+    fn modified(path: &str) -> DebouncedEvent {
+        event(
+            EventKind::Modify(ModifyKind::Any),
+            &[Path::new(ROOT).join(path).as_path()],
+        )
+    }
+
+    fn paths_of(result: DebounceEventResult) -> Option<Vec<String>> {
+        match change(Path::new(ROOT), result)? {
+            Change::Paths(paths) => Some(paths),
+            Change::Rescan(reason) => panic!("unexpected full rescan: {reason}"),
+        }
+    }
+
+    #[test]
+    fn touched_paths_are_reported_once_each_relative_to_the_root() {
+        let events = vec![
+            modified("2024/b.jpg"),
+            event(
+                EventKind::Create(CreateKind::File),
+                &[Path::new("/data/photos/a.jpg")],
+            ),
+            modified("2024/b.jpg"),
+        ];
+        assert_eq!(
+            paths_of(Ok(events)),
+            Some(vec!["2024/b.jpg".to_string(), "a.jpg".to_string()])
+        );
+    }
+
+    #[test]
+    fn reads_bookkeeping_temporaries_the_root_itself_and_other_roots_are_no_change() {
+        let temp = format!("2024/b.jpg{TEMP_MARKER}1234");
+        let events = vec![
+            event(
+                EventKind::Access(AccessKind::Any),
+                &[Path::new("/data/photos/a.jpg")],
+            ),
+            modified(&format!("{BOOKKEEPING_DIR}/index.db")),
+            modified(&temp),
+            event(EventKind::Modify(ModifyKind::Any), &[Path::new(ROOT)]),
+            event(
+                EventKind::Modify(ModifyKind::Any),
+                &[Path::new("/data/other/a.jpg")],
+            ),
+        ];
+        assert_eq!(paths_of(Ok(events)), None);
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_marks_its_nearest_utf8_folder() {
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+        let path = Path::new(ROOT).join("notes").join(name);
+        let events = vec![event(EventKind::Modify(ModifyKind::Any), &[&path])];
+        assert_eq!(paths_of(Ok(events)), Some(vec!["notes".to_string()]));
+    }
+
+    #[test]
+    fn lost_events_ask_for_a_full_rescan() {
+        let overflow = DebouncedEvent::new(
+            Event::new(EventKind::Other).set_flag(Flag::Rescan),
+            Instant::now(),
+        );
+        let result = change(Path::new(ROOT), Ok(vec![modified("a.jpg"), overflow]));
+        assert!(
+            matches!(&result, Some(Change::Rescan(reason)) if reason.contains("lost events")),
+            "{result:?}"
+        );
+
+        let failed = vec![notify::Error::generic("inotify read failed")];
+        let result = change(Path::new(ROOT), Err(failed));
+        assert!(
+            matches!(&result, Some(Change::Rescan(reason)) if reason.contains("inotify read failed")),
+            "{result:?}"
+        );
+    }
 }
