@@ -123,67 +123,53 @@ struct StateLayout {
     mtime_ns: usize,
     mode: usize,
     digest: usize,
-    digest_payload: usize,
+    /// Within the digest's payload.
     words: [usize; 4],
 }
 
-/// The offsets of consecutive record fields with these ABIs.
-fn offsets<const N: usize>(fields: [CanonicalAbiInfo; N]) -> [usize; N] {
-    let mut offset = 0;
-    fields.map(|abi| abi.next_field32_size(&mut offset))
+/// Consecutive fields of a record starting at `start`: each call to `next`
+/// returns the offset of the field after the previous one.
+struct Fields {
+    start: usize,
+    end: usize,
+}
+
+impl Fields {
+    fn at(start: usize) -> Fields {
+        Fields { start, end: 0 }
+    }
+
+    fn next(&mut self, abi: CanonicalAbiInfo) -> usize {
+        self.start + abi.next_field32_size(&mut self.end)
+    }
 }
 
 impl EntryLayout {
     fn new() -> EntryLayout {
         type OptState = Option<State>;
-        let [
-            path,
-            source,
-            source_change,
-            destination,
-            destination_change,
-            base,
-            accessed_ns,
-            pinned,
-            offloaded,
-        ] = offsets([
-            String::ABI,
-            OptState::ABI,
-            Change::ABI,
-            OptState::ABI,
-            Change::ABI,
-            OptState::ABI,
-            i64::ABI,
-            bool::ABI,
-            bool::ABI,
-        ]);
-        let [kind, size, mtime_ns, mode, digest] = offsets([
-            Kind::ABI,
-            u64::ABI,
-            i64::ABI,
-            u32::ABI,
-            Option::<Digest>::ABI,
-        ]);
-        let payload = OptState::PAYLOAD_OFFSET32;
+        let mut entry = Fields::at(0);
+        let mut state = Fields::at(OptState::PAYLOAD_OFFSET32);
+        let mut words = Fields::at(0);
+        // Struct fields are evaluated in the order written, which must be the
+        // order wit/policy.wit declares them in.
         EntryLayout {
             size: Entry::SIZE32,
-            path,
-            source,
-            source_change,
-            destination,
-            destination_change,
-            base,
-            accessed_ns,
-            pinned,
-            offloaded,
+            path: entry.next(String::ABI),
+            source: entry.next(OptState::ABI),
+            source_change: entry.next(Change::ABI),
+            destination: entry.next(OptState::ABI),
+            destination_change: entry.next(Change::ABI),
+            base: entry.next(OptState::ABI),
+            accessed_ns: entry.next(i64::ABI),
+            pinned: entry.next(bool::ABI),
+            offloaded: entry.next(bool::ABI),
             state: StateLayout {
-                kind: payload + kind,
-                size: payload + size,
-                mtime_ns: payload + mtime_ns,
-                mode: payload + mode,
-                digest: payload + digest,
-                digest_payload: payload + digest + Option::<Digest>::PAYLOAD_OFFSET32,
-                words: offsets([u64::ABI; 4]),
+                kind: state.next(Kind::ABI),
+                size: state.next(u64::ABI),
+                mtime_ns: state.next(i64::ABI),
+                mode: state.next(u32::ABI),
+                digest: state.next(Option::<Digest>::ABI),
+                words: [u64::ABI; 4].map(|abi| words.next(abi)),
             },
         }
     }
@@ -237,8 +223,9 @@ impl StateLayout {
             None => out[self.digest] = 0,
             Some((a, b, c, d)) => {
                 out[self.digest] = 1;
+                let payload = self.digest + Option::<Digest>::PAYLOAD_OFFSET32;
                 for (word, at) in [a, b, c, d].into_iter().zip(self.words) {
-                    put(out, self.digest_payload + at, word.to_le_bytes());
+                    put(out, payload + at, word.to_le_bytes());
                 }
             }
         }
