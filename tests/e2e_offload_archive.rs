@@ -3,8 +3,7 @@
 //! offloaded paths) and archive (verified moves, filters, dedupe, by-date,
 //! collisions, an injected failure, the manifest and `verify`).
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -4,8 +4,7 @@
 //! empty folders, modes and mtimes, ignore rules, `restore`, `verify`,
 //! `add`'s refusals and the JSON of the inspection commands.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -3,8 +3,7 @@
 //! forward), files that change while a run is under way, a run killed with
 //! SIGKILL, and two runs of one conduit at once.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;

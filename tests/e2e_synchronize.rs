@@ -5,8 +5,7 @@
 //! re-runs, dry runs, manual conflicts with `conflicts` and `resolve`,
 //! conflict-copy names, and deletes into the trash.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;

@@ -2,8 +2,7 @@
 //! themselves. Every wait is on a condition with a bound, never a fixed
 //! sleep.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,7 @@
 //! (host/src/policy/lower.rs). These tests have a policy report back every
 //! field of every entry it received and compare with what the host sent.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use conduit::policy::{Change, Entry, Kind, LoadedPolicy, Operation, State};
 
 fn echo_policy() -> LoadedPolicy {

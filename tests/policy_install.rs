@@ -3,8 +3,7 @@
 //! installed); invalid plans in a real sync; the confirmation a replaced
 //! policy needs; and the released contract staying frozen.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::path::{Path, PathBuf};
 

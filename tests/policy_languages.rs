@@ -8,8 +8,7 @@
 //! componentize-qjs` (where `.ci/run` installs them), else the PATH. Without
 //! one, its tests say so and pass outside CI; in CI (`CI` set) they fail.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,9 +2,7 @@
 //! options, and the plan the built-in policy must produce. Every row runs
 //! through the real wasm component and the host's plan validation.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn replicate() {

@@ -1,11 +1,9 @@
 //! Adversarial policies: each breaks one sandbox rule and must end in its own
 //! clear error, never a panic of the host and never a plan that acts.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use conduit::policy::{Limits, LoadedPolicy, PolicyError, Runtime};
 
 fn misbehave() -> LoadedPolicy {
