@@ -6,7 +6,8 @@
 use std::collections::{HashMap, HashSet};
 
 use conduit_policy::{
-    Action, Context, Digest, Entry, Info, Kind, Policy, Scope, Settings, act, civil_from_unix, spec,
+    Action, Context, Digest, Entry, Info, Kind, Policy, Scope, Settings, act, civil_from_unix,
+    fit_name, spec,
 };
 
 pub struct Archive;
@@ -121,12 +122,13 @@ fn free_name(wanted: &str, digest: Digest, taken: &HashMap<String, Option<Digest
         return wanted.to_string();
     }
     let name_start = wanted.rfind('/').map_or(0, |i| i + 1);
-    let (stem, ext) = match wanted[name_start..].rfind('.') {
-        Some(dot) if dot > 0 => wanted.split_at(name_start + dot),
-        _ => (wanted, ""),
+    let (dir, name) = wanted.split_at(name_start);
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
     };
     (2u64..)
-        .map(|n| format!("{stem}-{n}{ext}"))
+        .map(|n| format!("{dir}{}", fit_name(stem, &format!("-{n}"), ext)))
         .find(|candidate| usable(candidate))
         .expect("an unbounded range yields a free name")
 }

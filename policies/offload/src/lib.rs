@@ -4,9 +4,11 @@
 //! least recently accessed unpinned files whose destination copy verifies are
 //! evicted until the target is reached.
 
+use std::collections::HashSet;
+
 use conduit_policy::{
-    Action, Change, Context, Entry, Info, Kind, Policy, Scope, Settings, Side, Value, act,
-    conflict_name, spec,
+    Action, Change, ConflictNames, Context, Entry, Info, Kind, Operation, Policy, Scope, Settings,
+    Side, Value, act, spec,
 };
 
 pub struct Offload;
@@ -50,12 +52,14 @@ impl Policy for Offload {
     }
 
     fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String> {
+        let holders = holders_of_offloaded(entries);
+        let mut names = ConflictNames::new(entries);
         let mut plan = Vec::new();
         // Files that will hold a verified destination copy after this run.
         let mut evictable: Vec<usize> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             if e.offloaded {
-                offloaded(ctx, i, e, &mut plan);
+                offloaded(ctx, i, e, &mut names, &mut plan);
                 continue;
             }
             let Some(a) = &e.source else {
@@ -72,6 +76,18 @@ impl Policy for Offload {
                 plan.push(act::skip(i, "the source file could not be read"));
                 continue;
             }
+            if a.kind != Kind::Directory && holders.contains(e.path.as_str()) {
+                // The destination folder here holds the only copies of
+                // offloaded files; a file or link from the source must not
+                // replace it.
+                plan.push(act::conflict(
+                    i,
+                    "the source replaced a folder holding offloaded files with a file or \
+                     symlink; the offloaded files stay in the destination folder: hydrate or move \
+                     them, then remove the source's file",
+                ));
+                continue;
+            }
             if !e.sides_agree() {
                 plan.push(act::copy(i, Side::Source));
             } else if e.source_change != Change::Unchanged
@@ -83,13 +99,25 @@ impl Policy for Offload {
                 evictable.push(i);
             }
         }
-        choose_evictions(ctx, entries, evictable, &mut plan);
+        let evicted = choose_evictions(ctx, entries, evictable);
+        // An eviction settles the entry by itself (the base records it as
+        // offloaded): it replaces an accept, and follows a copy.
+        plan.retain(|a| {
+            !(evicted.contains(&(a.entry as usize)) && matches!(a.operation, Operation::Accept))
+        });
+        plan.extend(evicted.into_iter().map(act::evict));
         Ok(plan)
     }
 }
 
 /// An entry whose source copy was evicted earlier.
-fn offloaded(ctx: &Context, i: usize, e: &Entry, plan: &mut Vec<Action>) {
+fn offloaded(
+    ctx: &Context,
+    i: usize,
+    e: &Entry,
+    names: &mut ConflictNames,
+    plan: &mut Vec<Action>,
+) {
     match (&e.source, &e.destination) {
         (_, None) => plan.push(act::conflict(
             i,
@@ -98,7 +126,7 @@ fn offloaded(ctx: &Context, i: usize, e: &Entry, plan: &mut Vec<Action>) {
         // The user made a new file where an offloaded one was: bring the
         // offloaded version back under a conflict name, then store the new one.
         (Some(_), Some(_)) => {
-            let aside = conflict_name(&e.path, ctx.now_ns, Side::Destination);
+            let aside = names.name(&e.path, ctx.now_ns, Side::Destination);
             plan.push(act::copy_to(i, Side::Destination, aside));
             plan.push(act::copy(i, Side::Source));
         }
@@ -109,14 +137,22 @@ fn offloaded(ctx: &Context, i: usize, e: &Entry, plan: &mut Vec<Action>) {
     }
 }
 
-/// Evict least-recently-accessed candidates until the space targets are met;
-/// also evict anything idle longer than `evict-after`.
-fn choose_evictions(
-    ctx: &Context,
-    entries: &[Entry],
-    mut candidates: Vec<usize>,
-    plan: &mut Vec<Action>,
-) {
+/// Destination folders that hold offloaded files (their only copies).
+fn holders_of_offloaded(entries: &[Entry]) -> HashSet<&str> {
+    let mut holders = HashSet::new();
+    for e in entries.iter().filter(|e| e.offloaded) {
+        let mut p = e.path.as_str();
+        while let Some(slash) = p.rfind('/') {
+            p = &p[..slash];
+            holders.insert(p);
+        }
+    }
+    holders
+}
+
+/// The least-recently-accessed candidates to evict until the space targets
+/// are met, and anything idle longer than `evict-after`, as entry indices.
+fn choose_evictions(ctx: &Context, entries: &[Entry], mut candidates: Vec<usize>) -> Vec<usize> {
     let mut to_free = 0u64;
     if let Some(vol) = &ctx.source_volume {
         let min_free = ctx.bytes_of("min-free", vol.capacity).unwrap_or(0);
@@ -141,15 +177,17 @@ fn choose_evictions(
     });
     candidates.sort_by_key(|&i| (entries[i].accessed_ns, i));
     let mut freed = 0u64;
+    let mut evicted = Vec::new();
     for i in candidates {
         let e = &entries[i];
         let idle =
             idle_limit_ns.is_some_and(|limit| ctx.now_ns.saturating_sub(e.accessed_ns) >= limit);
         if freed < to_free || idle {
             freed += e.source.as_ref().map_or(0, |s| s.size);
-            plan.push(act::evict(i));
+            evicted.push(i);
         }
     }
+    evicted
 }
 
 #[cfg(target_arch = "wasm32")]

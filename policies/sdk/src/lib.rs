@@ -49,7 +49,9 @@ pub use bindings::exports::conduit::policy::policy::{
     Action, Change, Context, Digest, Entry, Info, Kind, Operation, OptionSpec, OptionType, Rename,
     Scope, Setting, Side, State, Transfer, Value, Volume,
 };
-pub use time::{civil_from_unix, conflict_name};
+pub use time::{
+    ConflictNames, NAME_MAX, civil_from_unix, conflict_name, conflict_name_where, fit_name,
+};
 
 /// A sync policy: decides, never does.
 pub trait Policy {

@@ -33,19 +33,97 @@ pub fn conflict_name(path: &str, now_ns: i64, side: crate::Side) -> String {
     };
     // A leading dot starts a hidden name, not an extension.
     let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], Some(&name[i + 1..])),
-        _ => (name, None),
+        Some(i) if i > 0 => name.split_at(i),
+        _ => (name, ""),
     };
     let (y, mo, d, h, mi, s) = civil_from_unix(now_ns.div_euclid(1_000_000_000));
-    let mut out = format!(
-        "{dir}{stem}.conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}",
+    let tag = format!(
+        ".conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}",
         side.name()
     );
-    if let Some(ext) = ext {
-        out.push('.');
-        out.push_str(ext);
+    format!("{dir}{}", fit_name(stem, &tag, ext))
+}
+
+/// [`conflict_name`], made unique: where `taken(name)` says a name is in
+/// use, a counter joins the tag (`…-destination-2.txt`), so conflicts that
+/// come within one second never share a name.
+pub fn conflict_name_where(
+    path: &str,
+    now_ns: i64,
+    side: crate::Side,
+    taken: impl Fn(&str) -> bool,
+) -> String {
+    let first = conflict_name(path, now_ns, side);
+    if !taken(&first) {
+        return first;
     }
-    out
+    let (dir, name) = match path.rfind('/') {
+        Some(i) => path.split_at(i + 1),
+        None => ("", path),
+    };
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => name.split_at(i),
+        _ => (name, ""),
+    };
+    let (y, mo, d, h, mi, s) = civil_from_unix(now_ns.div_euclid(1_000_000_000));
+    (2u64..)
+        .map(|n| {
+            let tag = format!(
+                ".conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}-{n}",
+                side.name()
+            );
+            format!("{dir}{}", fit_name(stem, &tag, ext))
+        })
+        .find(|candidate| !taken(candidate))
+        .expect("an unbounded range yields a free name")
+}
+
+/// Conflict names for one plan: none is a path the diff holds on either
+/// side, and none is given twice.
+pub struct ConflictNames {
+    taken: std::collections::HashSet<String>,
+}
+
+impl ConflictNames {
+    /// Names in use: every path of `entries` that exists on a side.
+    pub fn new(entries: &[crate::Entry]) -> ConflictNames {
+        ConflictNames {
+            taken: entries
+                .iter()
+                .filter(|e| e.source.is_some() || e.destination.is_some())
+                .map(|e| e.path.clone())
+                .collect(),
+        }
+    }
+
+    /// A fresh conflict name for `path`'s `side` version.
+    pub fn name(&mut self, path: &str, now_ns: i64, side: crate::Side) -> String {
+        let name = conflict_name_where(path, now_ns, side, |n| self.taken.contains(n));
+        self.taken.insert(name.clone());
+        name
+    }
+}
+
+/// The longest name a path component may have, in bytes (Linux's NAME_MAX,
+/// and what the host's path check allows).
+pub const NAME_MAX: usize = 255;
+
+/// `stem + tag + ext` as one file name of at most [`NAME_MAX`] bytes: the
+/// stem is shortened (at a character boundary) so that the tag, which makes
+/// the name new, always fits; an extension too long to keep is dropped into
+/// the stem's share first.
+pub fn fit_name(stem: &str, tag: &str, ext: &str) -> String {
+    let (stem, ext) = if tag.len() + ext.len() + 1 > NAME_MAX {
+        (format!("{stem}{ext}"), "")
+    } else {
+        (stem.to_string(), ext)
+    };
+    let room = NAME_MAX.saturating_sub(tag.len() + ext.len());
+    let mut cut = stem.len().min(room);
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{tag}{ext}", &stem[..cut])
 }
 
 #[cfg(test)]
@@ -89,5 +167,28 @@ mod tests {
         for (path, side, want) in cases {
             assert_eq!(conflict_name(path, t, side), want, "{path}");
         }
+    }
+
+    #[test]
+    fn conflict_names_of_names_at_the_length_limit_still_fit() {
+        let t = 1_700_000_000_000_000_000;
+        for name in [
+            "n".repeat(255),
+            format!("{}.txt", "n".repeat(251)),
+            "日".repeat(85),
+            format!("a.{}", "e".repeat(253)),
+        ] {
+            let got = conflict_name(&format!("dir/{name}"), t, Side::Destination);
+            let file = got.strip_prefix("dir/").unwrap();
+            assert!(file.len() <= NAME_MAX, "{} bytes: {file}", file.len());
+            assert!(
+                file.contains(".conflict-20231114-221320-destination"),
+                "{file}"
+            );
+            assert_ne!(file, name);
+        }
+        // A short extension is kept at the end.
+        let got = conflict_name(&format!("{}.txt", "n".repeat(251)), t, Side::Source);
+        assert!(got.ends_with("-source.txt"), "{got}");
     }
 }

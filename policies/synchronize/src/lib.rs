@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use conduit_policy::{
-    Action, Change, Context, Digest, Entry, Info, Kind, Policy, Scope, Settings, Side, State, act,
-    conflict_name, spec,
+    Action, Change, ConflictNames, Context, Digest, Entry, Info, Kind, Policy, Scope, Settings,
+    Side, State, act, spec,
 };
 
 pub struct Synchronize;
@@ -52,6 +52,7 @@ impl Policy for Synchronize {
     fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String> {
         let rule = ctx.text("conflict").unwrap_or("keep-both");
         let mut plan = Vec::with_capacity(entries.len());
+        let mut names = ConflictNames::new(entries);
         let mut settled = vec![false; entries.len()];
         if ctx.flag("detect-renames").unwrap_or(true) {
             detect_renames(entries, &mut plan, &mut settled);
@@ -87,11 +88,11 @@ impl Policy for Synchronize {
                     held.push(&e.path);
                 }
                 Some(&folder) => {
-                    keep_both(ctx, i, e, folder, &mut plan);
+                    keep_both(ctx, i, e, folder, &mut names, &mut plan);
                     restored.push((&e.path, folder));
                 }
                 None => {
-                    merge(ctx, rule, i, e, &mut plan);
+                    merge(ctx, rule, i, e, &mut names, &mut plan);
                     if rule == "manual" && file_vs_folder_conflict(e) {
                         held.push(&e.path);
                     }
@@ -142,7 +143,14 @@ fn file_vs_folder_conflict(e: &Entry) -> bool {
 }
 
 /// Decide one entry by the three-way rules.
-fn merge(ctx: &Context, rule: &str, i: usize, e: &Entry, plan: &mut Vec<Action>) {
+fn merge(
+    ctx: &Context,
+    rule: &str,
+    i: usize,
+    e: &Entry,
+    names: &mut ConflictNames,
+    plan: &mut Vec<Action>,
+) {
     if e.sides_agree() {
         plan.push(act::accept(i));
         return;
@@ -166,7 +174,7 @@ fn merge(ctx: &Context, rule: &str, i: usize, e: &Entry, plan: &mut Vec<Action>)
         _ if b.is_none() => plan.push(act::copy(i, Side::Source)),
         _ => {
             let (a, b) = (a.expect("present"), b.expect("present"));
-            resolve_conflict(ctx, rule, i, e, a, b, plan);
+            resolve_conflict(ctx, rule, i, e, (a, b), names, plan);
         }
     }
 }
@@ -184,8 +192,8 @@ fn resolve_conflict(
     rule: &str,
     i: usize,
     e: &Entry,
-    a: &State,
-    b: &State,
+    (a, b): (&State, &State),
+    names: &mut ConflictNames,
     plan: &mut Vec<Action>,
 ) {
     let newer = if b.mtime_ns > a.mtime_ns {
@@ -211,11 +219,11 @@ fn resolve_conflict(
             } else {
                 Side::Source
             };
-            keep_both(ctx, i, e, file_side.other(), plan);
+            keep_both(ctx, i, e, file_side.other(), names, plan);
             return;
         }
         "keep-both" => {
-            keep_both(ctx, i, e, newer, plan);
+            keep_both(ctx, i, e, newer, names, plan);
             return;
         }
         "older" => newer.other(),
@@ -235,9 +243,16 @@ fn resolve_conflict(
 
 /// `winner` keeps the path on both sides; the loser's version is kept on both
 /// sides under a conflict name.
-fn keep_both(ctx: &Context, i: usize, e: &Entry, winner: Side, plan: &mut Vec<Action>) {
+fn keep_both(
+    ctx: &Context,
+    i: usize,
+    e: &Entry,
+    winner: Side,
+    names: &mut ConflictNames,
+    plan: &mut Vec<Action>,
+) {
     let loser = winner.other();
-    let aside = conflict_name(&e.path, ctx.now_ns, loser);
+    let aside = names.name(&e.path, ctx.now_ns, loser);
     plan.push(act::copy_to(i, loser, aside.clone()));
     plan.push(act::rename(i, loser, aside));
     plan.push(act::copy(i, winner));
