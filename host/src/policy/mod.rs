@@ -303,6 +303,7 @@ impl Runtime {
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        sandbox::link_frozen_clock(&mut linker)?;
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),

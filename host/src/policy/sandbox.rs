@@ -14,9 +14,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{
     Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView,
 };
@@ -107,6 +108,43 @@ impl ResourceLimiter for MemoryLimit {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
+}
+
+/// The version of `wasi:clocks` the host links (wasmtime-wasi's).
+const CLOCKS: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replace the monotonic clock wasmtime-wasi links with one that is frozen
+/// through and through: its "now" never moves, and waiting on it (what
+/// `sleep` does) is over at once. A real wait would block inside a host
+/// call, where neither fuel nor the deadline can stop the policy.
+pub(crate) fn link_frozen_clock(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(CLOCKS)?;
+    clock.func_wrap("now", |_, (): ()| Ok((0u64,)))?;
+    clock.func_wrap("resolution", |_, (): ()| Ok((1_000_000_000u64,)))?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: StoreContextMut<Sandbox>, (_,): (u64,)| Ok((ready(store.data_mut())?,)),
+    )?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: StoreContextMut<Sandbox>, (_,): (u64,)| Ok((ready(store.data_mut())?,)),
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// A pollable that is ready now.
+fn ready(sandbox: &mut Sandbox) -> wasmtime::Result<Resource<DynPollable>> {
+    let now = sandbox.table.push(Now)?;
+    wasmtime_wasi::p2::subscribe(&mut sandbox.table, now)
+}
+
+struct Now;
+
+#[async_trait::async_trait]
+impl Pollable for Now {
+    async fn ready(&mut self) {}
 }
 
 /// A clock that always reads the run's "now" (and 0 for the monotonic clock's
