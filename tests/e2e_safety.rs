@@ -275,13 +275,10 @@ fn finish(child: Child) -> Run {
     child.wait_with_output().expect("wait for conduit").into()
 }
 
-/// A temporary file of the executor in `dir` (not below it) whose name starts
-/// with `.NAME` (any name when `name` is empty).
-fn temp_in(dir: &Path, name: &str) -> Option<String> {
-    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
-        let n = e.file_name().to_string_lossy().into_owned();
-        (n.contains(".conduit-tmp-") && n.starts_with(&format!(".{name}"))).then_some(n)
-    })
+/// True while a copy is staged in `root` and not yet committed (staged
+/// copies wait in the staging area until their batch commits).
+fn staging(root: &Path) -> bool {
+    !temp_files(root).is_empty()
 }
 
 /// `len` bytes that differ with `seed`, each 64 KiB block numbered (built
@@ -326,10 +323,10 @@ fn destination_files_changed_during_the_run_are_neither_overwritten_nor_deleted(
         write(&w.b, "extra.txt", "extraneous");
 
         let child = spawn_sync(&w, "guarded");
-        let seen = wait_until(120, || temp_in(&w.b, "big.bin").is_some());
+        let seen = wait_until(120, || staging(&w.b));
         write(&w.b, "target.txt", "the user's edit on the mirror");
         write(&w.b, "extra.txt", "extraneous, but just edited");
-        let in_time = seen && temp_in(&w.b, "big.bin").is_some();
+        let in_time = seen && staging(&w.b);
         let run = finish(child).expect(0);
         if !in_time {
             eprintln!("attempt {attempt}: the edits came after the commits began; again");
@@ -388,7 +385,7 @@ fn a_source_file_rewritten_while_it_is_copied_is_never_committed_torn() {
     write_bytes(&w.a, "big.bin", &original);
     w.add("guarded", "replicate", &[]);
     let child = spawn_sync(&w, "guarded");
-    assert!(wait_until(120, || temp_in(&w.b, "big.bin").is_some()));
+    assert!(wait_until(120, || staging(&w.b)));
     // Rewrite the middle and the end in place: same size, new mtime.
     let file = std::fs::File::options()
         .write(true)
@@ -455,7 +452,7 @@ fn a_run_killed_mid_way_is_finished_by_the_next_run_and_nothing_is_lost() {
         let mut child = spawn_sync(&w, "guarded");
         let trash_dir = w.b.join(".conduit/trash");
         let hit = wait_until(120, || match kill_when {
-            "staging" => temp_in(&w.b, "").is_some(),
+            "staging" => staging(&w.b),
             _ => trash_dir.exists(),
         });
         assert!(hit, "{kill_when}: the run got there");
@@ -540,7 +537,7 @@ fn a_second_run_of_the_same_conduit_is_refused_while_one_is_in_progress() {
         big_tree(&w.a, 1);
         w.add("guarded", "replicate", &[]);
         let mut first = spawn_sync(&w, "guarded");
-        assert!(wait_until(120, || temp_in(&w.b, "").is_some()));
+        assert!(wait_until(120, || staging(&w.b)));
         let second = w.run(&["sync", "guarded", "--json"]);
         let still_running = first.try_wait().unwrap().is_none();
         let first = finish(first).expect(0);

@@ -19,6 +19,7 @@ pub mod location;
 pub mod plan;
 pub mod policy;
 pub mod scan;
+pub mod testhook;
 pub mod watch;
 
 /// The folder inside each root that holds Conduit's marker and trash. Always

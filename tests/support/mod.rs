@@ -256,33 +256,27 @@ pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// Conduit's temporary files (`.conduit-tmp-` in the name) anywhere under `root`.
-/// Safe to call while a run changes the tree: vanished entries are passed over.
+/// Copies staged but not committed: the files in `root`'s staging area
+/// (`.conduit/tmp/RUN/N`). Safe to call while a run changes the tree:
+/// vanished entries are passed over.
 pub fn temp_files(root: &Path) -> Vec<String> {
-    fn visit(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                visit(root, &path, out);
-            } else if entry
-                .file_name()
-                .to_string_lossy()
-                .contains(".conduit-tmp-")
-            {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
+    let area = root.join(".conduit/tmp");
+    let mut out = Vec::new();
+    for run in std::fs::read_dir(&area).into_iter().flatten().flatten() {
+        for staged in std::fs::read_dir(run.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if staged.file_type().is_ok_and(|t| !t.is_dir()) {
+                out.push(format!(
+                    "{}/{}",
+                    run.file_name().to_string_lossy(),
+                    staged.file_name().to_string_lossy()
+                ));
             }
         }
     }
-    let mut out = Vec::new();
-    visit(root, root, &mut out);
     out.sort();
     out
 }

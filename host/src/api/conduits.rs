@@ -1,5 +1,6 @@
 //! Creating, changing and removing conduits.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{Host, usage};
@@ -109,8 +110,14 @@ impl Host {
         check_cadence(&new.cadence)?;
         Rules::check(&new.ignore).map_err(|e| super::UsageError(e.to_string()))?;
 
-        let source_marker = LocalRoot::new(&source).ensure_marker()?;
-        let destination_marker = LocalRoot::new(&destination).ensure_marker()?;
+        let roots = [LocalRoot::open(&source)?, LocalRoot::open(&destination)?];
+        self.check_disjoint(&roots)?;
+        let [source_marker, destination_marker] = [0, 1].map(|i| {
+            roots[i].ensure_marker().map_err(|e| {
+                super::UsageError(format!("cannot mark {}: {e}", roots[i].path().display()))
+            })
+        });
+        let (source_marker, destination_marker) = (source_marker?, destination_marker?);
         self.index.add_conduit(&Conduit {
             id: 0,
             name: new.name,
@@ -128,6 +135,58 @@ impl Host {
             trash_days: DEFAULT_TRASH_DAYS,
             source_capacity: None,
         })
+    }
+
+    /// Refuse roots that are one folder, or nested, or hold the home, however
+    /// the filesystem makes them so (bind mounts and second mounts share a
+    /// folder's identity, not its path). Nothing is written.
+    fn check_disjoint(&self, roots: &[LocalRoot; 2]) -> anyhow::Result<()> {
+        let ids = [roots[0].identity()?, roots[1].identity()?];
+        let markers = [roots[0].marker(), roots[1].marker()];
+        for (root, marker) in roots.iter().zip(&markers) {
+            if let Err(e) = marker {
+                return usage(format!(
+                    "{} cannot be a root: {e}; Conduit keeps its marker and trash in the root's \
+                     own {} folder",
+                    root.path().display(),
+                    crate::BOOKKEEPING_DIR
+                ));
+            }
+        }
+        let same_marker = matches!(&markers, [Ok(Some(a)), Ok(Some(b))] if a == b);
+        if ids[0] == ids[1] || same_marker {
+            return usage(crate::plan::guards::same_folder(
+                roots[0].path(),
+                roots[1].path(),
+            ));
+        }
+        let inside = |path: &Path, id: (u64, u64)| {
+            path.ancestors()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .any(|m| (m.dev(), m.ino()) == id)
+        };
+        for (inner, outer, id) in [(1, 0, ids[0]), (0, 1, ids[1])] {
+            if inside(roots[inner].path(), id) {
+                return usage(format!(
+                    "{} is inside {} (through a bind mount or a second mount): a conduit's \
+                     roots may not be nested; choose folders side by side",
+                    roots[inner].path().display(),
+                    roots[outer].path().display()
+                ));
+            }
+        }
+        let home = std::fs::canonicalize(&self.home)?;
+        for (root, id) in roots.iter().zip(ids) {
+            if inside(&home, id) {
+                return usage(format!(
+                    "the Conduit home {} is inside the root {}: a sync would take Conduit's own \
+                     index for data; choose another --home, or another root",
+                    home.display(),
+                    root.path().display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Change settings: host settings (`cadence`, `max-delete`,

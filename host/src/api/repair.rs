@@ -147,10 +147,16 @@ impl Host {
                 } else {
                     Side::Destination
                 };
-                let aside = conduit_policy::conflict_name(
+                let in_use = |name: &str| {
+                    roots
+                        .iter()
+                        .any(|root| !matches!(root.stat(name), Ok(None)))
+                };
+                let aside = conduit_policy::conflict_name_where(
                     path,
                     crate::index::now_ns(),
                     sdk_side(aside_side),
+                    in_use,
                 );
                 vec![
                     copy(aside_side, Some(aside.clone())),
@@ -299,8 +305,12 @@ impl Host {
             };
             let path = entry["path"].as_str().unwrap_or_default();
             let recorded = entry["blake3"].as_str().unwrap_or_default();
+            let kind = match entry["kind"].as_str() {
+                Some("symlink") => Kind::Symlink,
+                _ => Kind::File,
+            };
             report.archived += 1;
-            let found = root.hash(path, Kind::File).map(|d| {
+            let found = root.hash(path, kind).map(|d| {
                 blake3::Hash::from_bytes(crate::policy::digest_to_bytes(d))
                     .to_hex()
                     .to_string()
@@ -321,11 +331,7 @@ impl Host {
 
     /// Both roots, after the same preflight as a sync.
     fn ready_roots(&self, c: &Conduit) -> anyhow::Result<[LocalRoot; 2]> {
-        let roots = [LocalRoot::new(&c.source), LocalRoot::new(&c.destination)];
-        if let Some(reason) = guards::preflight(c, &roots) {
-            anyhow::bail!("{reason}");
-        }
-        Ok(roots)
+        guards::preflight(c).map_err(|reason| anyhow::anyhow!("{reason}"))
     }
 
     /// Execute `ops` on `path` alone, from a fresh look at both sides.

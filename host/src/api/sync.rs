@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -13,7 +14,7 @@ use crate::index::{Batch, Conduit, Record, now_ns};
 use crate::location::LocalRoot;
 use crate::plan::{self, guards};
 use crate::policy::{Context, Side, Volume, options};
-use crate::scan::{self, Rules, Scan};
+use crate::scan::{self, Rules};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -108,11 +109,13 @@ impl Host {
         report: &mut SyncReport,
         on_event: &(dyn Fn(&Event) + Sync),
     ) -> anyhow::Result<()> {
-        let roots = [LocalRoot::new(&c.source), LocalRoot::new(&c.destination)];
-        if let Some(reason) = guards::preflight(c, &roots) {
-            report.halted = Some(reason);
-            return Ok(());
-        }
+        let roots = match guards::preflight(c) {
+            Ok(roots) => roots,
+            Err(reason) => {
+                report.halted = Some(reason);
+                return Ok(());
+            }
+        };
         let policy = self.policy(c)?;
         if let Some(reason) = self.policy_changed(c, &policy) {
             report.halted = Some(reason);
@@ -124,7 +127,8 @@ impl Host {
                 message,
             }
         })?;
-        let rules = Rules::new(&c.ignore, &[&c.source, &c.destination])?;
+        let rules = Rules::new(&c.ignore, &[&roots[0], &roots[1]])?;
+        let foreign = self.foreign(c, &roots)?;
 
         on_event(&Event::Scanning {
             conduit: c.name.clone(),
@@ -140,15 +144,21 @@ impl Host {
         let (dirty, dirty_upto) = self.index.dirty(c.id)?;
         let [source, destination] = std::thread::scope(|s| {
             let handles = [0, 1].map(|i| {
-                let (root, previous, rules, progress, dirty) =
-                    (&roots[i], &previous[i], &rules, &progress, &dirty[i]);
+                let (root, dirty) = (&roots[i], &dirty[i]);
+                let walk = scan::Walk {
+                    rules: &rules,
+                    previous: &previous[i],
+                    progress: &progress,
+                    foreign: &foreign[i],
+                };
                 s.spawn(move || match opts.only_dirty {
-                    true => scan::rescan(root.path(), rules, previous, dirty, progress),
-                    false => scan::scan(root.path(), rules, previous, progress),
+                    true => scan::rescan(root, &walk, dirty),
+                    false => scan::scan(root, &walk),
                 })
             });
             handles.map(|h| h.join().expect("the scanner does not panic"))
         });
+        crate::testhook::point("sync:scanned");
         tracing::info!(
             conduit = %c.name,
             files = source.records.len() + destination.records.len(),
@@ -159,7 +169,9 @@ impl Host {
         );
         let phase = Instant::now();
         report_scan(report, &[&source, &destination]);
-        let base = self.index.base(c.id)?;
+        let mut base = self.index.base(c.id)?;
+        let settled =
+            exec::settle_evictions(self.index.evictions(c.id)?, &source.records, &mut base);
 
         // The scan is a cache of hashes: keep it even when the run halts.
         let mut scan_batch = Batch::default();
@@ -171,10 +183,16 @@ impl Host {
             .start_generation(c.id, opts.dry_run, opts.force)?;
         self.index.commit(c.id, report.generation, &scan_batch)?;
         if !opts.dry_run {
+            self.index.commit(c.id, report.generation, &settled)?;
+        }
+        if !opts.dry_run {
             self.index.clear_dirty(c.id, dirty_upto)?;
         }
         drop(previous);
 
+        if let Some(reason) = guards::overlaps(c, [&source, &destination]) {
+            return self.halt(report, reason);
+        }
         if let Some(reason) = guards::emptied_root(
             c,
             &base,
@@ -231,9 +249,11 @@ impl Host {
         // Only now, past every guard and the policy: a halted or failed run
         // changes nothing on disk, not even the trash.
         if !opts.dry_run {
-            for temp in source.temp_files.iter().chain(&destination.temp_files) {
+            for root in &roots {
                 // Partial copies of an interrupted run: never user data.
-                let _ = std::fs::remove_file(temp);
+                if let Err(e) = root.clean_staging() {
+                    tracing::warn!(root = %root.path().display(), "cannot clean the staging area: {e}");
+                }
             }
             self.purge_trash(c, &roots)?;
         }
@@ -277,6 +297,7 @@ impl Host {
             cancel: opts.cancel.as_deref(),
         };
         let phase = Instant::now();
+        crate::testhook::point("sync:planned");
         let outcome = exec::execute(&run, &plan, &mut self.index)?;
         tracing::info!(conduit = %c.name, ms = phase.elapsed().as_millis() as u64, "executed");
         report.counts = outcome.counts;
@@ -297,6 +318,29 @@ impl Host {
         )
     }
 
+    /// The folders each root's scan must not enter: the other root, the
+    /// root itself (a bind mount of a root inside itself would never end),
+    /// and the home.
+    fn foreign(
+        &self,
+        c: &Conduit,
+        roots: &[LocalRoot; 2],
+    ) -> anyhow::Result<[Vec<scan::Foreign>; 2]> {
+        let home = std::fs::metadata(&self.home)?;
+        let home = scan::Foreign {
+            identity: (home.dev(), home.ino()),
+            what: format!("the Conduit home {}", self.home.display()),
+        };
+        let of = |side: Side| -> anyhow::Result<scan::Foreign> {
+            Ok(scan::Foreign {
+                identity: roots[exec::side_index(side)].identity()?,
+                what: format!("the {} {}", side.name(), c.root(side).display()),
+            })
+        };
+        let (a, b) = (of(Side::Source)?, of(Side::Destination)?);
+        Ok([vec![b.clone(), a.clone(), home.clone()], vec![a, b, home]])
+    }
+
     /// Remove trashed files older than the conduit's retention.
     fn purge_trash(&mut self, c: &Conduit, roots: &[LocalRoot; 2]) -> anyhow::Result<()> {
         let cutoff = now_ns() - i64::from(c.trash_days) * 86_400 * 1_000_000_000;
@@ -313,7 +357,7 @@ impl Host {
     }
 }
 
-fn report_scan(report: &mut SyncReport, scans: &[&Scan; 2]) {
+fn report_scan(report: &mut SyncReport, scans: &[&scan::Scan; 2]) {
     for (scan, side) in scans.iter().zip([Side::Source, Side::Destination]) {
         for (path, error) in &scan.errors {
             report

@@ -78,7 +78,8 @@ pub(super) fn run(
 fn exit_code(report: &SyncReport) -> i32 {
     if report.halted.is_some() {
         exit::HALTED
-    } else if report.counts.failed > 0 {
+    } else if report.counts.failed > 0 || !report.scan_errors.is_empty() {
+        // A path the scan could not read was not synced: not a success.
         exit::PARTIAL
     } else {
         exit::OK

@@ -7,14 +7,15 @@
 //! stays and the next run decides again. An offloaded file is the one
 //! exception, flagged explicitly.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::{
     Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, side_index, trash_record,
 };
 use crate::index::{BaseRecord, Batch, Index, Record};
+use crate::location::CommitError;
 use crate::plan::op_name;
-use crate::policy::{Action, Kind, Operation, Side};
+use crate::policy::{Action, Kind, Operation, Side, State};
 
 /// Why an action did not happen: skipped (comes back next run) or failed.
 pub(crate) enum Problem {
@@ -37,17 +38,29 @@ pub(crate) struct Effects<'r> {
     touched: BTreeSet<String>,
     /// Paths whose source copy this run evicted (`true`) or hydrated (`false`).
     offload: HashMap<String, bool>,
+    /// Source paths archive moved (or is moving) to the destination.
+    moved: HashSet<String>,
     /// Per side: overlay paths not yet written to the index.
     dirty: [BTreeSet<String>; 2],
-    /// Directories written, for their mtime at the end.
-    dirs: Vec<(Side, String, i64)>,
+    /// Directories written, for their mode and mtime at the end.
+    dirs: Vec<WrittenDir>,
     /// Per side: paths that went to the trash inside a folder a file or
     /// symlink replaced; their planned deletes are already done.
     swept: [BTreeSet<String>; 2],
     batch: Batch,
-    /// Archive manifest lines not yet written to the destination.
-    manifest: Vec<String>,
     pub(crate) outcome: Outcome,
+}
+
+/// A directory this run created or refreshed: its mode and mtime are set
+/// once everything inside it is written (a read-only or dated folder would
+/// otherwise refuse its files or lose its date).
+struct WrittenDir {
+    side: Side,
+    path: String,
+    mode: u32,
+    mtime_ns: i64,
+    /// The original's owner, which decides whether setuid/setgid are kept.
+    owner: (u32, u32),
 }
 
 fn transfer_verb(kind: TransferKind) -> &'static str {
@@ -66,11 +79,11 @@ impl<'r> Effects<'r> {
             overlay: Default::default(),
             touched: BTreeSet::new(),
             offload: HashMap::new(),
+            moved: HashSet::new(),
             dirty: Default::default(),
             dirs: Vec::new(),
             swept: Default::default(),
             batch: Batch::default(),
-            manifest: Vec::new(),
             outcome: Outcome::default(),
         }
     }
@@ -115,10 +128,7 @@ impl<'r> Effects<'r> {
         if same {
             Ok(())
         } else {
-            Err(Problem::Skip(format!(
-                "changed on the {} since the scan; it will be planned again next run",
-                side.name()
-            )))
+            Err(Problem::Skip(changed(side)))
         }
     }
 
@@ -195,17 +205,25 @@ impl<'r> Effects<'r> {
         {
             return self.problem(&path, "copy", p);
         }
-        match self
-            .root(to)
-            .make_dir(&path, state.mode, self.run.generation)
-        {
+        let owner = match self.root(from).owner(&path) {
+            Ok(Some(owner)) => owner,
+            Ok(None) => return self.problem(&path, "copy", Problem::Skip(changed(from))),
+            Err(e) => return self.problem(&path, "copy", Problem::Fail(e.to_string())),
+        };
+        match self.root(to).make_dir(&path, self.run.generation) {
             Ok(trashed) => {
                 if let Some(slot) = trashed {
                     self.trashed(to, &path, slot);
                 }
                 let record = self.root(to).stat(&path).ok().flatten();
                 self.set(to, &path, record);
-                self.dirs.push((to, path.clone(), state.mtime_ns));
+                self.dirs.push(WrittenDir {
+                    side: to,
+                    path: path.clone(),
+                    mode: state.mode,
+                    mtime_ns: state.mtime_ns,
+                    owner,
+                });
                 self.outcome.counts.copied += 1;
                 self.done(
                     &path,
@@ -217,15 +235,22 @@ impl<'r> Effects<'r> {
         }
     }
 
-    /// Directory mtimes last: writing inside a directory changes its mtime.
+    /// Directory modes and mtimes last, deepest first: writing inside a
+    /// directory changes its mtime, and a read-only one takes no new files.
     pub(crate) fn finish_directories(&mut self) {
         let mut dirs = std::mem::take(&mut self.dirs);
-        dirs.sort_by(|a, b| b.1.cmp(&a.1));
-        for (side, path, mtime) in dirs {
-            if self.root(side).set_mtime(&path, mtime).is_ok()
-                && let Ok(Some(record)) = self.root(side).stat(&path)
-            {
-                self.set(side, &path, Some(record));
+        dirs.sort_by(|a, b| b.path.cmp(&a.path));
+        for d in dirs {
+            let root = self.root(d.side);
+            let set = root
+                .set_mode(&d.path, d.mode, d.owner)
+                .and_then(|()| root.set_mtime(&d.path, d.mtime_ns));
+            match set.and_then(|()| root.stat(&d.path)) {
+                Ok(Some(record)) => self.set(d.side, &d.path, Some(record)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %d.path, "cannot set the folder's mode or time: {e}")
+                }
             }
         }
     }
@@ -257,15 +282,24 @@ impl<'r> Effects<'r> {
             };
         }
         self.unchanged_since_scan(to, &t.to)?;
+        let mut opened = self
+            .root(t.from)
+            .open_file(&e.path)
+            .map_err(|err| Problem::Fail(format!("reading the {} failed: {err}", t.from.name())))?;
+        if source.stale_against(&opened.record) {
+            return Err(Problem::Skip(changed(t.from)));
+        }
         let staged = self
             .root(to)
             .stage_file(
-                &self.root(t.from).file_path(&e.path),
+                &mut opened.file,
+                opened.owner,
                 &t.to,
                 source.mode,
                 source.mtime_ns,
             )
             .map_err(|err| Problem::Fail(format!("writing the {} failed: {err}", to.name())))?;
+        crate::testhook::point("exec:staged");
         // A file still being written changes under the copy: never commit a
         // torn copy; the next run takes the finished file.
         if let Err(p) = self.unchanged_since_scan(t.from, &e.path) {
@@ -293,12 +327,23 @@ impl<'r> Effects<'r> {
             self.fail_transfer(t, p);
             return None;
         }
-        match self.root(to).commit(staged, self.run.generation) {
-            Ok(trashed) => Some(Committed {
-                trashed,
-                copied: true,
-            }),
-            Err(err) => {
+        let expected = self.current(to, &t.to).cloned();
+        match self
+            .root(to)
+            .commit(staged, self.run.generation, expected.as_ref())
+        {
+            Ok(trashed) => {
+                crate::testhook::point("exec:committed");
+                Some(Committed {
+                    trashed,
+                    copied: true,
+                })
+            }
+            Err(CommitError::Changed) => {
+                self.fail_transfer(t, Problem::Skip(changed(to)));
+                None
+            }
+            Err(CommitError::Io(err)) => {
                 self.fail_transfer(t, Problem::Fail(format!("committing failed: {err}")));
                 None
             }
@@ -365,8 +410,12 @@ impl<'r> Effects<'r> {
                 counts.hydrated += 1;
                 self.offload.insert(path.clone(), false);
             }
-            // Counted when the source is removed.
-            TransferKind::Move => {}
+            // Counted when the source is removed; the base never records an
+            // archived path as agreed, so a crash before the removal leaves
+            // nothing for the emptied-root guard to miss.
+            TransferKind::Move => {
+                self.moved.insert(path.clone());
+            }
         }
         self.done(
             &path,
@@ -375,53 +424,130 @@ impl<'r> Effects<'r> {
         );
     }
 
-    /// Archive and offload: the destination copy verified this run; the
-    /// source goes (not to the trash: its content is safe in the destination).
-    pub(crate) fn remove_verified_source(&mut self, t: &Transfer) {
-        let path = self.run.entries[t.entry].path.clone();
-        match t.kind {
-            TransferKind::Move => {
-                if let Err(p) = self.remove_source(&path) {
-                    return self.problem(&path, "move-to-destination", p);
-                }
-                self.outcome.counts.moved += 1;
-                self.manifest_line(&path, t);
-                self.done(
-                    &path,
-                    "move-to-destination",
-                    Some(format!("archived as {:?}", t.to)),
-                );
+    /// Phase 4: the sources whose destination copy verified go, archived
+    /// originals and evictions (not to the trash: their content is safe in
+    /// the destination). Each is made crash-safe before the source copy
+    /// disappears: an archive's manifest line is durable first, and an
+    /// eviction is recorded in the index first (settled when the base says
+    /// offloaded), so no crash can make an evicted file look deleted.
+    pub(crate) fn remove_verified_sources(
+        &mut self,
+        index: &mut Index,
+        verified: &[Transfer],
+        stored: &[usize],
+    ) -> anyhow::Result<()> {
+        let mut moves: Vec<&Transfer> = verified
+            .iter()
+            .filter(|t| t.kind == TransferKind::Move)
+            .collect();
+        let lines: Vec<String> = moves
+            .iter()
+            .filter_map(|t| {
+                let path = &self.run.entries[t.entry].path;
+                let seen = self.scanned(Side::Source, path)?;
+                Some(self.manifest_line(path, &t.to, seen))
+            })
+            .collect();
+        if let Err(e) = self.append_manifest(&lines) {
+            for t in moves.drain(..) {
+                let path = self.run.entries[t.entry].path.clone();
+                let why = format!("cannot write the archive manifest ({e}); the original stays");
+                self.problem(&path, "move-to-destination", Problem::Fail(why));
             }
-            TransferKind::CopyThenEvict => {
-                if let Err(p) = self.remove_source(&path) {
-                    return self.problem(&path, "evict", p);
-                }
-                self.offload.insert(path.clone(), true);
-                self.outcome.counts.evicted += 1;
-                self.done(&path, "evict", None);
-            }
-            TransferKind::Copy | TransferKind::Hydrate => {}
         }
+        for t in moves {
+            let path = self.run.entries[t.entry].path.clone();
+            match self.remove_source(&path) {
+                Ok(()) => {
+                    crate::testhook::point("exec:archived");
+                    self.archived(&path, &t.to);
+                }
+                Err(p) => self.problem(&path, "move-to-destination", p),
+            }
+        }
+
+        let mut evictions: Vec<(String, State)> = Vec::new();
+        for t in verified
+            .iter()
+            .filter(|t| t.kind == TransferKind::CopyThenEvict)
+        {
+            let path = self.run.entries[t.entry].path.clone();
+            if let Some(stored) = self.current(Side::Destination, &path) {
+                evictions.push((path, stored.state()));
+            }
+        }
+        for &i in stored {
+            let path = self.run.entries[i].path.clone();
+            match self.reverify_stored(&path) {
+                Ok(state) => {
+                    self.outcome.counts.verified += 1;
+                    evictions.push((path, state));
+                }
+                Err(p) => self.problem(&path, "evict", p),
+            }
+        }
+        index.record_evictions(self.run.conduit, &evictions)?;
+        crate::testhook::point("exec:evictions-recorded");
+        for (path, _) in evictions {
+            match self.remove_source(&path) {
+                Ok(()) => {
+                    crate::testhook::point("exec:evicted");
+                    self.offload.insert(path.clone(), true);
+                    self.outcome.counts.evicted += 1;
+                    self.done(&path, "evict", None);
+                }
+                Err(p) => {
+                    // The source copy is still there: the eviction is off.
+                    self.batch.evictions_settled.push(path.clone());
+                    self.problem(&path, "evict", p);
+                }
+            }
+        }
+        self.flush(index)
+    }
+
+    /// An archive move is complete: the original is gone, the base forgets
+    /// the path (archive never keeps both sides in step).
+    fn archived(&mut self, path: &str, to: &str) {
+        self.moved.insert(path.to_string());
+        self.touched.insert(path.to_string());
+        self.outcome.counts.moved += 1;
+        self.done(
+            path,
+            "move-to-destination",
+            Some(format!("archived as {to:?}")),
+        );
+    }
+
+    fn append_manifest(&self, lines: &[String]) -> std::io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.root(Side::Destination).append_manifest(lines)
     }
 
     /// Archive's record of a verified move: where the content is, where it
-    /// came from, its size and BLAKE3.
-    fn manifest_line(&mut self, original: &str, t: &Transfer) {
-        let Some(seen) = self.expected(t) else { return };
+    /// came from, its kind, size and BLAKE3.
+    fn manifest_line(&self, original: &str, to: &str, seen: &Record) -> String {
         let digest = seen.digest.map(|d| {
             blake3::Hash::from_bytes(crate::policy::digest_to_bytes(d))
                 .to_hex()
                 .to_string()
         });
-        let line = serde_json::json!({
-            "path": t.to,
+        let kind = match seen.kind {
+            Kind::Symlink => "symlink",
+            _ => "file",
+        };
+        serde_json::json!({
+            "path": to,
             "original": original,
+            "kind": kind,
             "size": seen.size,
             "blake3": digest,
             "archived_at_ns": crate::index::now_ns(),
             "generation": self.run.generation,
-        });
-        self.manifest.push(line.to_string());
+        })
+        .to_string()
     }
 
     fn remove_source(&mut self, path: &str) -> Result<(), Problem> {
@@ -433,32 +559,27 @@ impl<'r> Effects<'r> {
         Ok(())
     }
 
-    /// Evict a file whose destination copy already existed: re-verify it now.
-    pub(crate) fn evict_stored(&mut self, i: usize) {
-        let path = self.run.entries[i].path.clone();
-        let expected = self.scanned(Side::Source, &path).and_then(|r| r.digest);
+    /// The destination copy of a file to evict that was already stored:
+    /// re-read now; its state if it still matches the source.
+    fn reverify_stored(&self, path: &str) -> Result<State, Problem> {
+        let expected = self.scanned(Side::Source, path).and_then(|r| r.digest);
         let stored = self
+            .current(Side::Destination, path)
+            .cloned()
+            .ok_or_else(|| Problem::Fail("the destination copy is gone".into()))?;
+        let digest = self
             .root(Side::Destination)
-            .hash(&path, Kind::File)
-            .map_err(|e| Problem::Fail(format!("cannot re-read the destination copy: {e}")))
-            .and_then(|d| {
-                if Some(d) == expected {
-                    Ok(())
-                } else {
-                    Err(Problem::Fail(
-                        "the destination copy does not match; the file stays local".into(),
-                    ))
-                }
-            });
-        match stored.and_then(|()| self.remove_source(&path)) {
-            Ok(()) => {
-                self.outcome.counts.verified += 1;
-                self.outcome.counts.evicted += 1;
-                self.offload.insert(path.clone(), true);
-                self.done(&path, "evict", None);
-            }
-            Err(p) => self.problem(&path, "evict", p),
+            .hash(path, Kind::File)
+            .map_err(|e| Problem::Fail(format!("cannot re-read the destination copy: {e}")))?;
+        if Some(digest) != expected {
+            return Err(Problem::Fail(
+                "the destination copy does not match; the file stays local".into(),
+            ));
         }
+        Ok(State {
+            digest: Some(digest),
+            ..stored.state()
+        })
     }
 
     // ---- compound changes -------------------------------------------------
@@ -505,6 +626,7 @@ impl<'r> Effects<'r> {
                         now.digest = moved.and_then(|m| m.digest);
                         now
                     });
+                crate::testhook::point("exec:renamed");
                 self.set(r.side, &path, None);
                 self.set(r.side, &r.to_path, record);
                 self.outcome.counts.renamed += 1;
@@ -514,6 +636,12 @@ impl<'r> Effects<'r> {
                     Some(format!("to {:?} on the {}", r.to_path, r.side.name())),
                 );
                 Ok(())
+            }
+            Operation::MoveToDestination(to)
+                if e.source.as_ref().is_some_and(|s| s.kind == Kind::Symlink) =>
+            {
+                let to = to.clone().unwrap_or_else(|| path.clone());
+                self.move_symlink(i, &to)
             }
             other => Err(Problem::Fail(format!(
                 "{} cannot be combined here",
@@ -548,23 +676,68 @@ impl<'r> Effects<'r> {
     }
 
     fn copy_symlink(&mut self, i: usize, from: Side, to_path: &str) -> Result<(), Problem> {
+        self.write_symlink(i, from, to_path)?;
+        self.outcome.counts.copied += 1;
+        let path = self.run.entries[i].path.clone();
+        let to = from.other().name();
+        self.done(&path, "copy", Some(format!("symlink to the {to}")));
+        Ok(())
+    }
+
+    /// Archive a symlink: the same link on the destination (never over
+    /// anything else), then the original goes.
+    fn move_symlink(&mut self, i: usize, to_path: &str) -> Result<(), Problem> {
+        let path = self.run.entries[i].path.clone();
+        let seen = self
+            .scanned(Side::Source, &path)
+            .cloned()
+            .ok_or_else(|| Problem::Fail("the source vanished from the scan".into()))?;
+        match self.current(Side::Destination, to_path) {
+            Some(there) if there.kind == Kind::Symlink && there.digest == seen.digest => {}
+            Some(_) => {
+                return Err(Problem::Fail(format!(
+                    "{to_path:?} already exists on the destination with other content"
+                )));
+            }
+            None => self.write_symlink(i, Side::Source, to_path)?,
+        }
+        let line = self.manifest_line(&path, to_path, &seen);
+        self.append_manifest(&[line]).map_err(|e| {
+            Problem::Fail(format!(
+                "cannot write the archive manifest ({e}); the original stays"
+            ))
+        })?;
+        self.remove_source(&path)?;
+        self.archived(&path, to_path);
+        Ok(())
+    }
+
+    /// Write the symlink of entry `i` on `from` at `to_path` on the other
+    /// side, and check it: its target must be the one the scan saw.
+    fn write_symlink(&mut self, i: usize, from: Side, to_path: &str) -> Result<(), Problem> {
         let path = self.run.entries[i].path.clone();
         let to = from.other();
+        let fail = |e: std::io::Error| Problem::Fail(e.to_string());
         self.unchanged_since_scan(from, &path)?;
         self.unchanged_since_scan(to, to_path)?;
-        let source = self.root(from).file_path(&path);
+        let expected = self.scanned(from, &path).and_then(|r| r.digest);
+        let target = self.root(from).read_link(&path).map_err(fail)?;
+        if Some(crate::scan::hash_bytes(&target)) != expected {
+            return Err(Problem::Skip(changed(from)));
+        }
+        let existing = self.current(to, to_path).cloned();
         let trashed = self
             .root(to)
-            .copy_symlink(&source, to_path, self.run.generation)
-            .map_err(|e| Problem::Fail(e.to_string()))?;
+            .make_symlink(&target, to_path, self.run.generation, existing.as_ref())
+            .map_err(|e| match e {
+                CommitError::Changed => Problem::Skip(changed(to)),
+                CommitError::Io(e) => fail(e),
+            })?;
         if let Some(slot) = trashed {
             self.trashed(to, to_path, slot);
         }
-        let digest = self
-            .root(to)
-            .hash(to_path, Kind::Symlink)
-            .map_err(|e| Problem::Fail(e.to_string()))?;
-        if Some(digest) != self.scanned(from, &path).and_then(|r| r.digest) {
+        let digest = self.root(to).hash(to_path, Kind::Symlink).map_err(fail)?;
+        if Some(digest) != expected {
             return Err(Problem::Fail(
                 "the new link does not match the source".into(),
             ));
@@ -574,9 +747,7 @@ impl<'r> Effects<'r> {
             r
         });
         self.set(to, to_path, record);
-        self.outcome.counts.copied += 1;
         self.outcome.counts.verified += 1;
-        self.done(&path, "copy", Some(format!("symlink to the {}", to.name())));
         Ok(())
     }
 
@@ -610,9 +781,11 @@ impl<'r> Effects<'r> {
                     Err(e) => Err(Problem::Fail(e.to_string())),
                 }
             } else {
-                root.trash(&path, self.run.generation)
-                    .map(Some)
-                    .map_err(|e| Problem::Fail(e.to_string()))
+                let slot = root
+                    .trash(&path, self.run.generation)
+                    .map_err(|e| Problem::Fail(e.to_string()))?;
+                crate::testhook::point("exec:trashed");
+                Ok(Some(slot))
             }
         });
         match result {
@@ -667,6 +840,7 @@ impl<'r> Effects<'r> {
             let a = self.current(Side::Source, &path);
             let b = self.current(Side::Destination, &path);
             let base = match (self.offload.get(&path), a, b) {
+                _ if self.moved.contains(&path) => Some(None),
                 (Some(true), None, Some(b)) => Some(Some(BaseRecord {
                     state: b.state(),
                     offloaded: true,
@@ -696,17 +870,23 @@ impl<'r> Effects<'r> {
                 self.batch.entries[s].push((path, record));
             }
         }
-        if !self.manifest.is_empty() {
-            let lines = std::mem::take(&mut self.manifest);
-            self.root(Side::Destination).append_manifest(&lines)?;
-        }
         let batch = std::mem::take(&mut self.batch);
-        index.commit(self.run.conduit, self.run.generation, &batch)
+        index.commit(self.run.conduit, self.run.generation, &batch)?;
+        crate::testhook::point("exec:flushed");
+        Ok(())
     }
 
     pub(crate) fn into_outcome(self) -> Outcome {
         self.outcome
     }
+}
+
+/// Why an action waits for the next run.
+fn changed(side: Side) -> String {
+    format!(
+        "changed on the {} since the scan; it will be planned again next run",
+        side.name()
+    )
 }
 
 fn same_content(a: &Record, b: &Record) -> bool {

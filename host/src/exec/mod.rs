@@ -32,10 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::index::{Index, JournalRow, Record, TrashRecord};
+use crate::index::{BaseRecord, Batch, Index, JournalRow, Record, TrashRecord};
 use crate::location::{LocalRoot, Staged};
 use crate::plan::Plan;
-use crate::policy::{Action, Entry, Kind, Operation, Side};
+use crate::policy::{Action, Entry, Kind, Operation, Side, State};
 
 use effects::Effects;
 
@@ -255,14 +255,14 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
     let copies_failed = state.outcome.counts.failed > 0;
     // 4. Removals of verified sources (before deletes, so that archive's
     //    pruning finds the emptied directories empty).
-    for t in moved_ok {
-        state.remove_verified_source(&t);
-    }
-    for w in &work {
-        if let Work::Evict(i) = w {
-            state.evict_stored(*i);
-        }
-    }
+    let stored: Vec<usize> = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Evict(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    state.remove_verified_sources(index, &moved_ok, &stored)?;
     // 5. Deletes, deepest first, only when every copy succeeded.
     let withheld = run.deletes_withheld.clone().or_else(|| {
         copies_failed
@@ -289,6 +289,38 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
         let _ = root.sync();
     }
     Ok(state.into_outcome())
+}
+
+/// Finish what a crash interrupted between recording evictions and settling
+/// them (see the module comment, phase 4), from this run's scan of the
+/// source: a source copy that is gone was evicted (the base records it as
+/// offloaded, with the destination state the intent kept); one that is still
+/// there with the same content was not, and the intent is dropped; one with
+/// other content is a new file the user wrote after the eviction, which the
+/// diff then sees at an offloaded path. Updates `base` and returns what to
+/// write to the index.
+pub fn settle_evictions(
+    pending: Vec<(String, State)>,
+    source: &HashMap<String, Record>,
+    base: &mut HashMap<String, BaseRecord>,
+) -> Batch {
+    let mut batch = Batch::default();
+    for (path, stored) in pending {
+        let still_local = source
+            .get(&path)
+            .is_some_and(|r| r.digest.is_some() && r.digest == stored.digest);
+        if still_local {
+            batch.evictions_settled.push(path);
+            continue;
+        }
+        let offloaded = BaseRecord {
+            state: stored,
+            offloaded: true,
+        };
+        base.insert(path.clone(), offloaded.clone());
+        batch.base.push((path, Some(offloaded)));
+    }
+    batch
 }
 
 /// Sort the plan's actions into the executor's phases.

@@ -13,6 +13,8 @@ pub mod schema;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -188,6 +190,9 @@ pub struct Batch {
     pub conflicts: Vec<(String, Option<String>)>,
     /// Files that went to a trash.
     pub trash: Vec<TrashRecord>,
+    /// Eviction intents that are settled (see [`Index::record_evictions`]);
+    /// a base row written for a path settles its intent too.
+    pub evictions_settled: Vec<String>,
 }
 
 impl Batch {
@@ -198,6 +203,7 @@ impl Batch {
             && self.journal.is_empty()
             && self.conflicts.is_empty()
             && self.trash.is_empty()
+            && self.evictions_settled.is_empty()
     }
 }
 
@@ -251,9 +257,18 @@ impl Index {
     /// to date.
     pub fn open(path: &Path) -> anyhow::Result<Index> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+            private_dir(dir)
                 .with_context(|| format!("creating the Conduit home {}", dir.display()))?;
         }
+        // The index names every file and where deleted ones went: private.
+        // SQLite gives its journal files the database file's mode.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+            .with_context(|| format!("opening the index {}", path.display()))?;
         let mut conn = Connection::open(path)
             .with_context(|| format!("opening the index {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
@@ -535,6 +550,16 @@ impl Index {
                     None => drop.execute(params![conduit, path])?,
                 };
             }
+            let mut settle =
+                tx.prepare_cached("DELETE FROM evicting WHERE conduit = ?1 AND path = ?2")?;
+            for path in batch
+                .base
+                .iter()
+                .map(|(path, _)| path)
+                .chain(&batch.evictions_settled)
+            {
+                settle.execute(params![conduit, path])?;
+            }
             let mut journal = tx.prepare_cached(
                 "INSERT INTO journal (generation, path, action, outcome, detail, at_ns)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -577,6 +602,61 @@ impl Index {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    // ---- offload's evictions in flight ----------------------------------
+
+    /// Record, durably and before any source copy goes, that these paths are
+    /// being evicted, with the verified destination state each leaves behind.
+    pub fn record_evictions(
+        &mut self,
+        conduit: i64,
+        paths: &[(String, State)],
+    ) -> anyhow::Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO evicting (conduit, path, kind, size, mtime_ns, mode, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (path, s) in paths {
+                stmt.execute(params![
+                    conduit,
+                    path,
+                    kind_id(s.kind),
+                    s.size as i64,
+                    s.mtime_ns,
+                    s.mode,
+                    digest_blob(&s.digest)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Evictions a crash left unsettled: (path, destination state).
+    pub fn evictions(&self, conduit: i64) -> anyhow::Result<Vec<(String, State)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, kind, size, mtime_ns, mode, digest FROM evicting WHERE conduit = ?1
+             ORDER BY path",
+        )?;
+        let rows = stmt.query_map([conduit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                State {
+                    kind: kind_of(r.get(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    mtime_ns: r.get(3)?,
+                    mode: r.get(4)?,
+                    digest: digest_of(r.get(5)?),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // ---- generations ----------------------------------------------------
@@ -772,6 +852,16 @@ impl Index {
         };
         Ok(changed > 0)
     }
+}
+
+/// Create the folder `dir` (and its parents) readable by its owner only, or
+/// make an existing one so.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Nanoseconds since the Unix epoch, now.

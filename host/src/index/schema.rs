@@ -33,6 +33,11 @@
 //! - `dirty` (version 3): subtrees the watcher saw change since the last
 //!   run (`side`, relative `path`; `""` is the whole root). A watched run
 //!   rescans only these and then clears the marks it read.
+//! - `evicting` (version 4): offload's evictions in flight. A row (path and
+//!   the destination's verified state) is written before a source copy is
+//!   removed and dropped when the base records the file as offloaded, so a
+//!   crash between the two never makes an evicted file look deleted by the
+//!   user.
 
 use rusqlite::Connection;
 
@@ -141,6 +146,18 @@ CREATE TABLE dirty (
     path        TEXT NOT NULL
 );
 CREATE INDEX dirty_by_conduit ON dirty (conduit, id);
+"#,
+    r#"
+CREATE TABLE evicting (
+    conduit   INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    kind      INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    mode      INTEGER NOT NULL,
+    digest    BLOB,
+    PRIMARY KEY (conduit, path)
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -1,168 +1,420 @@
-//! A location: one root folder and the only code that changes files in it.
+//! A root on the local filesystem: the only code that reads or changes files
+//! in it.
 //!
-//! The interface is deliberately narrow — stat, hash, stage a copy under a
-//! temporary name and commit it, make a directory or symlink, rename, move to
-//! the trash, remove — so another kind of location (a remote Conduit, an
-//! object store) can take this one's place without the diff, policy or plan
-//! stages noticing. Paths are relative and `/`-separated; they were checked
-//! by [`crate::plan::check_relative_path`] before they get here.
+//! Every operation goes through the root's directory descriptor, opened once
+//! (see [`super::confined`]): no symlink in a path is ever followed, so a
+//! folder swapped for a symlink fails the path instead of sending a write (or
+//! a read) outside the root. Conduit's own files live in the root's
+//! bookkeeping folder (`.conduit`, mode 0700): the marker, the trash, the
+//! archive manifest, and the staging area where copies are written before
+//! they are committed, so no temporary ever takes a name a user file could
+//! have.
 
-use std::fs::{File, FileTimes};
-use std::io::Write;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use anyhow::Context as _;
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, Stat, Timestamps};
+use rustix::io::Errno;
 
+use super::confined::{
+    self, LISTABLE, is_absent, make_dirs, open_beneath, parent_of, stat_beneath,
+};
 use crate::index::Record;
 use crate::policy::{Digest, Kind};
-use crate::scan::{self, TEMP_MARKER};
 
 /// The marker file inside a root's bookkeeping folder: its content is the
 /// root's id, which the index remembers. A missing or different marker means
 /// an unmounted or wrong disk.
-const MARKER_FILE: &str = "root-id";
-const TRASH_DIR: &str = "trash";
+const MARKER: &str = ".conduit/root-id";
+const TRASH: &str = ".conduit/trash";
+/// Where copies are written before they are committed, one folder per run.
+const STAGING: &str = ".conduit/tmp";
 /// Archive's proof of what it moved here: one JSON object per line.
-const MANIFEST_FILE: &str = "archive-manifest.jsonl";
+const MANIFEST: &str = ".conduit/archive-manifest.jsonl";
+/// Conduit's own folders: readable by their owner only (names and deleted
+/// content are private).
+const PRIVATE: u32 = 0o700;
 
 /// One root on the local filesystem.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalRoot {
-    root: PathBuf,
+    path: PathBuf,
+    dir: OwnedFd,
+    /// Set once the bookkeeping folder is known to exist, private.
+    bookkeeping_ready: AtomicBool,
+    staging: Mutex<Option<Arc<Staging>>>,
 }
 
-/// A file written under a temporary name, not yet committed.
+/// This run's folder in the staging area, locked while the run lives.
+#[derive(Debug)]
+struct Staging {
+    /// The staging area, parent of `dir`.
+    area: OwnedFd,
+    /// The folder (listable, and flocked: a live run's folder is never
+    /// cleaned by another).
+    dir: OwnedFd,
+    name: String,
+    next: AtomicU64,
+}
+
+/// A regular file opened for reading, with its state as the open descriptor
+/// sees it (not as its path did a moment earlier).
+#[derive(Debug)]
+pub struct Opened {
+    /// The file.
+    pub file: File,
+    /// Its state (no digest).
+    pub record: Record,
+    /// Its owner (uid, gid).
+    pub owner: (u32, u32),
+}
+
+/// A copy written to the staging area, not yet committed.
 #[derive(Debug)]
 pub struct Staged {
-    temp: PathBuf,
+    staging: Arc<Staging>,
+    temp: String,
     /// The target path, relative to the root.
     pub rel: String,
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Why a commit did not happen.
+#[derive(Debug)]
+pub enum CommitError {
+    /// The target is not what the caller expected (changed since the scan):
+    /// nothing was replaced.
+    Changed,
+    /// The filesystem refused.
+    Io(io::Error),
+}
+
+impl From<io::Error> for CommitError {
+    fn from(e: io::Error) -> CommitError {
+        CommitError::Io(e)
+    }
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            CommitError::Changed => write!(f, "the target changed since the scan"),
+            CommitError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
 
 impl LocalRoot {
-    /// The root folder at `root`.
-    pub fn new(root: impl Into<PathBuf>) -> LocalRoot {
-        LocalRoot { root: root.into() }
+    /// Open the root folder at `path` (symlinks in `path` itself are the
+    /// user's choice and are followed; nothing below it is).
+    pub fn open(path: &Path) -> io::Result<LocalRoot> {
+        let dir = rustix::fs::open(path, LISTABLE | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(LocalRoot {
+            path: path.to_path_buf(),
+            dir,
+            bookkeeping_ready: AtomicBool::new(false),
+            staging: Mutex::new(None),
+        })
     }
 
     /// The root folder.
     pub fn path(&self) -> &Path {
-        &self.root
+        &self.path
     }
 
-    fn abs(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
+    /// The root's filesystem identity (device, inode): two paths with the
+    /// same identity are one folder (a bind mount, a second mount).
+    pub fn identity(&self) -> io::Result<(u64, u64)> {
+        let stat = rustix::fs::fstat(&self.dir)?;
+        Ok(identity_of(&stat))
     }
 
-    fn bookkeeping(&self) -> PathBuf {
-        self.root.join(crate::BOOKKEEPING_DIR)
+    /// An error about `rel` in words a user can act on.
+    fn explain(&self, rel: &str, e: io::Error) -> io::Error {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{rel:?} in {} passes through a symlink or a non-folder; Conduit never \
+                     follows symlinks inside a root",
+                    self.path.display()
+                ),
+            )
+        } else {
+            e
+        }
     }
 
     // ---- the root marker -------------------------------------------------
 
-    /// The id in this root's marker, if it has one.
-    pub fn marker(&self) -> Option<String> {
-        std::fs::read_to_string(self.bookkeeping().join(MARKER_FILE))
-            .ok()
-            .map(|s| s.trim().to_string())
+    /// The id in this root's marker, if it has one. A marker that is not a
+    /// regular file, or a bookkeeping folder that is a symlink, is an error.
+    pub fn marker(&self) -> io::Result<Option<String>> {
+        match confined::open_regular(self.dir.as_fd(), MARKER) {
+            Ok((file, _)) => {
+                let mut text = String::new();
+                file.take(4096).read_to_string(&mut text)?;
+                Ok(Some(text.trim().to_string()))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(self.explain(MARKER, e)),
+        }
+    }
+
+    /// Make sure the bookkeeping folder exists as a private folder (once per
+    /// opened root).
+    fn bookkeeping_ready(&self) -> io::Result<()> {
+        if !self.bookkeeping_ready.load(Ordering::Relaxed) {
+            self.bookkeeping()?;
+            self.bookkeeping_ready.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The bookkeeping folder, created if missing and made private.
+    fn bookkeeping(&self) -> io::Result<OwnedFd> {
+        match rustix::fs::mkdirat(
+            &self.dir,
+            crate::BOOKKEEPING_DIR,
+            Mode::from_raw_mode(PRIVATE),
+        ) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let fd = open_beneath(
+            self.dir.as_fd(),
+            crate::BOOKKEEPING_DIR,
+            LISTABLE,
+            Mode::empty(),
+        )
+        .map_err(|e| self.explain(crate::BOOKKEEPING_DIR, e))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(PRIVATE))?;
+        Ok(fd)
     }
 
     /// Give the root a marker (keeping an existing one) and return its id.
-    pub fn ensure_marker(&self) -> anyhow::Result<String> {
-        if let Some(id) = self.marker() {
+    pub fn ensure_marker(&self) -> io::Result<String> {
+        let bookkeeping = self.bookkeeping()?;
+        if let Some(id) = self.marker()? {
             return Ok(id);
         }
-        let dir = self.bookkeeping();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let seed = format!(
-            "{}:{}:{:?}",
-            std::process::id(),
-            crate::index::now_ns(),
-            self.root
+        let id = random_hex(16);
+        let temp = format!("root-id.new-{}", random_hex(8));
+        let mut file = File::from(rustix::fs::openat(
+            &bookkeeping,
+            temp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?);
+        file.write_all(format!("{id}\n").as_bytes())?;
+        file.sync_all()?;
+        let placed = rustix::fs::renameat_with(
+            &bookkeeping,
+            temp.as_str(),
+            &bookkeeping,
+            "root-id",
+            RenameFlags::NOREPLACE,
         );
-        let id = blake3::hash(seed.as_bytes()).to_hex()[..32].to_string();
-        let file = dir.join(MARKER_FILE);
-        std::fs::write(&file, format!("{id}\n"))
-            .with_context(|| format!("writing {}", file.display()))?;
-        Ok(id)
+        let _ = rustix::fs::unlinkat(&bookkeeping, temp.as_str(), AtFlags::empty());
+        match placed {
+            Ok(()) => Ok(id),
+            // Another `add` marked it first: use theirs.
+            Err(Errno::EXIST) => Ok(self.marker()?.unwrap_or(id)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     // ---- reading ----------------------------------------------------------
 
     /// The current state of `rel` (no digest), or none if it is absent.
-    pub fn stat(&self, rel: &str) -> std::io::Result<Option<Record>> {
-        scan::stat(&self.root, rel)
+    pub fn stat(&self, rel: &str) -> io::Result<Option<Record>> {
+        let stat = stat_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(stat.map(|s| record_of(&s, None)))
+    }
+
+    /// Open the regular file `rel` for reading.
+    pub fn open_file(&self, rel: &str) -> io::Result<Opened> {
+        let (file, stat) =
+            confined::open_regular(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(Opened {
+            file,
+            record: record_of(&stat, None),
+            owner: (stat.st_uid, stat.st_gid),
+        })
+    }
+
+    /// The owner (uid, gid) of `rel`.
+    pub fn owner(&self, rel: &str) -> io::Result<Option<(u32, u32)>> {
+        let stat = stat_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(stat.map(|s| (s.st_uid, s.st_gid)))
+    }
+
+    /// The target of the symlink `rel`, as bytes.
+    pub fn read_link(&self, rel: &str) -> io::Result<Vec<u8>> {
+        confined::read_link_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))
     }
 
     /// The content digest of `rel` as it is on disk now (full read).
-    pub fn hash(&self, rel: &str, kind: Kind) -> std::io::Result<Digest> {
-        let path = self.abs(rel);
+    pub fn hash(&self, rel: &str, kind: Kind) -> io::Result<Digest> {
         match kind {
-            Kind::Symlink => scan::hash_symlink(&path),
+            Kind::Symlink => Ok(crate::scan::hash_bytes(&self.read_link(rel)?)),
             _ => {
-                let size = std::fs::symlink_metadata(&path)?.len();
-                scan::hash_file(&path, size)
+                let opened = self.open_file(rel)?;
+                crate::scan::hash_file(opened.file, opened.record.size)
             }
         }
     }
 
+    /// A small file of the user's at `rel` (an ignore file), read as text;
+    /// none if absent. Never a symlink, never more than `limit` bytes.
+    pub fn read_config(&self, rel: &str, limit: u64) -> io::Result<Option<String>> {
+        match confined::open_regular(self.dir.as_fd(), rel) {
+            Ok((file, stat)) => {
+                if stat.st_size as u64 > limit {
+                    return Err(io::Error::other(format!(
+                        "{rel:?} in {} is larger than {limit} bytes",
+                        self.path.display()
+                    )));
+                }
+                let mut text = String::new();
+                file.take(limit).read_to_string(&mut text)?;
+                Ok(Some(text))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(self.explain(rel, e)),
+        }
+    }
+
+    /// The folder `rel` (`""`: the root), opened for listing.
+    pub fn folder(&self, rel: &str) -> io::Result<Folder> {
+        let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
+            .map_err(|e| self.explain(rel, e))?;
+        Ok(Folder { fd })
+    }
+
     /// Free and total bytes of the volume holding the root.
     pub fn volume(&self) -> Option<(u64, u64)> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::ffi::CString::new(self.root.as_os_str().as_bytes()).ok()?;
-        // SAFETY: `path` is a valid NUL-terminated string and `stat` a
-        // zeroed out-parameter of the right type.
-        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
-            return None;
-        }
-        let block = stat.f_frsize as u64;
-        Some((stat.f_bavail as u64 * block, stat.f_blocks as u64 * block))
+        let stat = rustix::fs::fstatvfs(&self.dir).ok()?;
+        let block = stat.f_frsize;
+        Some((stat.f_bavail * block, stat.f_blocks * block))
     }
 
     // ---- writing ----------------------------------------------------------
 
-    /// Copy `from` (a file of another root) to a temporary name beside `rel`,
-    /// with `mode` and `mtime_ns` applied. Not yet durable: see [`Self::sync`].
-    /// The kernel's copy fast path (copy_file_range) is used where it exists.
+    /// This run's staging folder, made on first use.
+    fn staging(&self) -> io::Result<Arc<Staging>> {
+        let mut slot = self.staging.lock().expect("no panics");
+        if let Some(staging) = slot.as_ref() {
+            return Ok(staging.clone());
+        }
+        self.bookkeeping_ready()?;
+        let area = self.staging_area()?;
+        // Creating a run folder and locking it happen under the area's
+        // lock, so a cleaner never sees a new folder before it is locked.
+        rustix::fs::flock(&area, FlockOperation::LockExclusive)?;
+        let name = format!("{}-{}", std::process::id(), random_hex(8));
+        let made = rustix::fs::mkdirat(&area, name.as_str(), Mode::from_raw_mode(PRIVATE))
+            .map_err(io::Error::from)
+            .and_then(|()| {
+                let dir = rustix::fs::openat(
+                    &area,
+                    name.as_str(),
+                    LISTABLE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive)?;
+                Ok(dir)
+            });
+        let _ = rustix::fs::flock(&area, FlockOperation::Unlock);
+        let staging = Arc::new(Staging {
+            dir: made?,
+            area,
+            name,
+            next: AtomicU64::new(0),
+        });
+        *slot = Some(staging.clone());
+        Ok(staging)
+    }
+
+    fn staging_area(&self) -> io::Result<OwnedFd> {
+        make_dirs(self.dir.as_fd(), STAGING, Mode::from_raw_mode(PRIVATE))?;
+        open_beneath(self.dir.as_fd(), STAGING, LISTABLE, Mode::empty())
+    }
+
+    /// Remove what interrupted runs left in the staging area: copies that
+    /// were never committed. A live run's folder is locked and kept.
+    pub fn clean_staging(&self) -> io::Result<()> {
+        let area = match open_beneath(self.dir.as_fd(), STAGING, LISTABLE, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) => return Err(self.explain(STAGING, e)),
+        };
+        rustix::fs::flock(&area, FlockOperation::LockExclusive)?;
+        let result = (|| {
+            for name in confined::names(&area)? {
+                let Ok(name) = name.to_str() else { continue };
+                let Ok(dir) = rustix::fs::openat(
+                    &area,
+                    name,
+                    LISTABLE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) else {
+                    continue;
+                };
+                if rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                    confined::remove_tree(area.as_fd(), name)?;
+                }
+            }
+            Ok(())
+        })();
+        let _ = rustix::fs::flock(&area, FlockOperation::Unlock);
+        result
+    }
+
+    /// Copy `from` (an open file of another root, owned by `owner`) into the
+    /// staging area for `rel`, with `mode` and `mtime_ns` applied. The copy
+    /// is private (0600) until its content is complete; setuid and setgid
+    /// are kept only where the copy's owner is the original's. Not yet
+    /// durable: see [`Self::sync`]. The kernel's copy fast path
+    /// (copy_file_range) is used where it exists.
     pub fn stage_file(
         &self,
-        from: &Path,
+        from: &mut File,
+        owner: (u32, u32),
         rel: &str,
         mode: u32,
         mtime_ns: i64,
-    ) -> std::io::Result<Staged> {
-        let target = self.abs(rel);
-        let dir = target.parent().expect("a relative path has a parent");
-        std::fs::create_dir_all(dir)?;
-        let name = target.file_name().expect("a relative path has a name");
-        let temp = dir.join(format!(
-            ".{}{TEMP_MARKER}{}-{}",
-            name.to_string_lossy(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+    ) -> io::Result<Staged> {
+        let staging = self.staging()?;
+        let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
         let result = (|| {
-            let mut src = scan::open_noatime(from)?;
-            let mut out = File::create_new(&temp)?;
-            std::io::copy(&mut src, &mut out)?;
+            let mut out = File::from(rustix::fs::openat(
+                &staging.dir,
+                temp.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?);
+            io::copy(from, &mut out)?;
             out.flush()?;
-            out.set_permissions(std::fs::Permissions::from_mode(mode))?;
-            out.set_times(FileTimes::new().set_modified(system_time(mtime_ns)))?;
+            crate::testhook::point("stage:written");
+            let ours = rustix::fs::fstat(&out)?;
+            let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
+            rustix::fs::fchmod(&out, Mode::from_raw_mode(mode))?;
+            rustix::fs::futimens(&out, &mtime_only(mtime_ns))?;
             Ok(())
         })();
+        let staged = Staged {
+            staging,
+            temp,
+            rel: rel.to_string(),
+        };
         match result {
-            Ok(()) => Ok(Staged {
-                temp,
-                rel: rel.to_string(),
-            }),
+            Ok(()) => Ok(staged),
             Err(e) => {
-                let _ = std::fs::remove_file(&temp);
+                self.discard(staged);
                 Err(e)
             }
         }
@@ -170,154 +422,218 @@ impl LocalRoot {
 
     /// Make everything written so far durable (one `syncfs` for the volume,
     /// which covers a whole batch of staged files and renamed directories).
-    pub fn sync(&self) -> std::io::Result<()> {
-        let dir = File::open(&self.root)?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: `dir` is an open file descriptor for the duration of the call.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
+    pub fn sync(&self) -> io::Result<()> {
+        Ok(rustix::fs::syncfs(&self.dir)?)
     }
 
-    /// Put a staged file in place. Whatever was at the path is hard-linked
-    /// into the trash first, so the rename replaces it atomically and the
-    /// old version stays restorable.
-    pub fn commit(&self, staged: Staged, generation: i64) -> std::io::Result<Option<String>> {
-        let target = self.abs(&staged.rel);
-        let trashed = match std::fs::symlink_metadata(&target) {
-            Ok(meta) if meta.is_dir() => {
-                // A directory where a file goes: the whole directory goes to
-                // the trash (its files were planned for deletion anyway).
-                Some(self.trash(&staged.rel, generation)?)
+    /// Put a staged file (or link) in place of `expected`, what the caller
+    /// last saw at the target (`None`: nothing). The version it replaces is
+    /// linked into the trash first and swapped out atomically
+    /// (`RENAME_EXCHANGE`); if what was swapped out is not `expected` (the
+    /// user replaced it a moment ago), the swap is undone and nothing is
+    /// replaced. Returns where the old version went in the trash.
+    pub fn commit(
+        &self,
+        staged: Staged,
+        generation: i64,
+        expected: Option<&Record>,
+    ) -> Result<Option<String>, CommitError> {
+        let rel = staged.rel.clone();
+        let result = self.commit_inner(&staged, generation, expected);
+        if result.is_err() {
+            self.discard(staged);
+        }
+        result.map_err(|e| match e {
+            CommitError::Io(e) => CommitError::Io(self.explain(&rel, e)),
+            other => other,
+        })
+    }
+
+    fn commit_inner(
+        &self,
+        staged: &Staged,
+        generation: i64,
+        expected: Option<&Record>,
+    ) -> Result<Option<String>, CommitError> {
+        let rel = staged.rel.as_str();
+        let (parent_rel, name) = split(rel);
+        let parent = make_dirs(self.dir.as_fd(), parent_rel, Mode::from_raw_mode(0o777))?;
+        let temp = (&staged.staging.dir, staged.temp.as_str());
+        let place = |parent: &OwnedFd| -> Result<(), CommitError> {
+            match rename_noreplace(temp.0, temp.1, parent, name) {
+                Ok(()) => Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Err(CommitError::Changed),
+                Err(e) => Err(e.into()),
             }
-            Ok(_) => Some(self.link_into_trash(&staged.rel, generation)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
         };
-        std::fs::rename(&staged.temp, &target)?;
-        Ok(trashed)
+        let Some(expected) = expected else {
+            place(&parent)?;
+            return Ok(None);
+        };
+        if expected.kind == Kind::Directory {
+            // A folder where a file goes: the whole folder goes to the trash
+            // (its files were planned for deletion anyway).
+            let slot = self.trash(rel, generation).map_err(|e| {
+                if is_absent(&e) {
+                    CommitError::Changed
+                } else {
+                    e.into()
+                }
+            })?;
+            place(&parent)?;
+            return Ok(Some(slot));
+        }
+        let slot = self.link_into_trash(&parent, name, rel, generation)?;
+        match rustix::fs::renameat_with(temp.0, temp.1, &parent, name, RenameFlags::EXCHANGE) {
+            Ok(()) => {
+                let displaced = rustix::fs::statat(temp.0, temp.1, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|s| record_of(&s, None));
+                if displaced.is_ok_and(|d| !expected.stale_against(&d)) {
+                    let _ = rustix::fs::unlinkat(temp.0, temp.1, AtFlags::empty());
+                    return Ok(Some(slot));
+                }
+                // Not what the scan saw: put the user's file back.
+                rustix::fs::renameat_with(temp.0, temp.1, &parent, name, RenameFlags::EXCHANGE)
+                    .map_err(io::Error::from)?;
+                let _ = self.purge(&slot);
+                Err(CommitError::Changed)
+            }
+            // The filesystem cannot exchange: replace, the old version is
+            // in the trash already.
+            Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => {
+                rustix::fs::renameat(temp.0, temp.1, &parent, name).map_err(io::Error::from)?;
+                Ok(Some(slot))
+            }
+            Err(Errno::NOENT) => {
+                let _ = self.purge(&slot);
+                Err(CommitError::Changed)
+            }
+            Err(e) => {
+                let _ = self.purge(&slot);
+                Err(io::Error::from(e).into())
+            }
+        }
     }
 
     /// Drop a staged file that will not be committed.
     pub fn discard(&self, staged: Staged) {
-        let _ = std::fs::remove_file(staged.temp);
+        let _ = rustix::fs::unlinkat(&staged.staging.dir, staged.temp.as_str(), AtFlags::empty());
     }
 
-    /// Create directory `rel` (and its parents) with `mode`. A file or
-    /// symlink in its way goes to the trash first.
-    pub fn make_dir(
-        &self,
-        rel: &str,
-        mode: u32,
-        generation: i64,
-    ) -> std::io::Result<Option<String>> {
-        let path = self.abs(rel);
-        let trashed = match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => None,
-            Ok(_) => Some(self.trash(rel, generation)?),
-            Err(_) => None,
+    /// Create directory `rel` (its parents must exist or are created) as a
+    /// private folder; its own mode comes with [`Self::set_mode`] once its
+    /// content is written. A file or symlink in its way goes to the trash
+    /// first.
+    pub fn make_dir(&self, rel: &str, generation: i64) -> io::Result<Option<String>> {
+        let trashed = match self.stat(rel)? {
+            Some(r) if r.kind == Kind::Directory => return Ok(None),
+            Some(_) => Some(self.trash(rel, generation)?),
+            None => None,
         };
-        std::fs::create_dir_all(&path)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
-        Ok(trashed)
-    }
-
-    /// Create symlink `rel` pointing where `from` (another root's symlink)
-    /// points, replacing what is there (into the trash) atomically.
-    pub fn copy_symlink(
-        &self,
-        from: &Path,
-        rel: &str,
-        generation: i64,
-    ) -> std::io::Result<Option<String>> {
-        let target = std::fs::read_link(from)?;
-        let path = self.abs(rel);
-        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-        let temp = path.with_file_name(format!(
-            ".link{TEMP_MARKER}{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        symlink(&target, &temp)?;
-        let trashed = match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => Some(self.trash(rel, generation)?),
-            Ok(_) => Some(self.link_into_trash(rel, generation)?),
-            Err(_) => None,
-        };
-        std::fs::rename(&temp, &path)?;
-        Ok(trashed)
-    }
-
-    /// Set a file's or directory's mtime (symlinks: not followed).
-    pub fn set_mtime(&self, rel: &str, mtime_ns: i64) -> std::io::Result<()> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::ffi::CString::new(self.abs(rel).as_os_str().as_bytes())?;
-        let ts = |ns: i64| libc::timespec {
-            tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
-            tv_nsec: ns.rem_euclid(1_000_000_000) as libc::c_long,
-        };
-        let times = [
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
-            },
-            ts(mtime_ns),
-        ];
-        // SAFETY: valid path string and a two-element timespec array.
-        let rc = unsafe {
-            libc::utimensat(
-                libc::AT_FDCWD,
-                path.as_ptr(),
-                times.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
+        let (parent_rel, name) = split(rel);
+        let parent = make_dirs(self.dir.as_fd(), parent_rel, Mode::from_raw_mode(0o777))
+            .map_err(|e| self.explain(rel, e))?;
+        match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(PRIVATE)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) if self.stat(rel)?.is_some_and(|r| r.kind == Kind::Directory) => {}
+            Err(e) => return Err(self.explain(rel, e.into())),
         }
-        Ok(())
+        Ok(trashed)
+    }
+
+    /// Create symlink `rel` pointing at `target`, replacing `expected` as
+    /// [`Self::commit`] does.
+    pub fn make_symlink(
+        &self,
+        target: &[u8],
+        rel: &str,
+        generation: i64,
+        expected: Option<&Record>,
+    ) -> Result<Option<String>, CommitError> {
+        let staging = self.staging()?;
+        let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
+        rustix::fs::symlinkat(target, &staging.dir, temp.as_str()).map_err(io::Error::from)?;
+        let staged = Staged {
+            staging,
+            temp,
+            rel: rel.to_string(),
+        };
+        self.commit(staged, generation, expected)
+    }
+
+    /// Set the mtime of `rel` (a symlink's own, never its target's).
+    pub fn set_mtime(&self, rel: &str, mtime_ns: i64) -> io::Result<()> {
+        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        let times = mtime_only(mtime_ns);
+        Ok(rustix::fs::utimensat(
+            &parent,
+            name,
+            &times,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Give directory `rel` its permission bits: `mode`, minus setuid and
+    /// setgid unless the directory's owner is `owner` (the original's).
+    pub fn set_mode(&self, rel: &str, mode: u32, owner: (u32, u32)) -> io::Result<()> {
+        let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
+            .map_err(|e| self.explain(rel, e))?;
+        let ours = rustix::fs::fstat(&fd)?;
+        let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
+        Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?)
     }
 
     /// Rename `from` to `to` within this root; `to` must not exist.
-    pub fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
-        let to_path = self.abs(to);
-        if std::fs::symlink_metadata(&to_path).is_ok() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("{to:?} already exists"),
-            ));
-        }
-        std::fs::create_dir_all(to_path.parent().expect("has a parent"))?;
-        std::fs::rename(self.abs(from), to_path)
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (from_parent, from_name) =
+            parent_of(self.dir.as_fd(), from).map_err(|e| self.explain(from, e))?;
+        let (to_parent_rel, to_name) = split(to);
+        let to_parent = make_dirs(self.dir.as_fd(), to_parent_rel, Mode::from_raw_mode(0o777))
+            .map_err(|e| self.explain(to, e))?;
+        rename_noreplace(&from_parent, from_name, &to_parent, to_name).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{to:?} already exists"),
+                )
+            } else {
+                e
+            }
+        })
     }
 
     /// Remove a file or symlink for good (its content is safe elsewhere:
     /// an evicted or archived file whose destination copy verified).
-    pub fn remove_file(&self, rel: &str) -> std::io::Result<()> {
-        std::fs::remove_file(self.abs(rel))
+    pub fn remove_file(&self, rel: &str) -> io::Result<()> {
+        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(rustix::fs::unlinkat(&parent, name, AtFlags::empty())?)
     }
 
     /// Remove directory `rel` if it is empty; false if it is not.
-    pub fn remove_empty_dir(&self, rel: &str) -> std::io::Result<bool> {
-        match std::fs::remove_dir(self.abs(rel)) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(false),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-            Err(e) => Err(e),
+    pub fn remove_empty_dir(&self, rel: &str) -> io::Result<bool> {
+        let (parent, name) = match parent_of(self.dir.as_fd(), rel) {
+            Ok(found) => found,
+            Err(e) if is_absent(&e) => return Ok(true),
+            Err(e) => return Err(self.explain(rel, e)),
+        };
+        match rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(true),
+            Err(Errno::NOTEMPTY) | Err(Errno::EXIST) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
     // ---- the archive manifest ---------------------------------------------
 
     /// Append lines to this root's archive manifest, durably.
-    pub fn append_manifest(&self, lines: &[String]) -> std::io::Result<()> {
-        let dir = self.bookkeeping();
-        std::fs::create_dir_all(&dir)?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(MANIFEST_FILE))?;
+    pub fn append_manifest(&self, lines: &[String]) -> io::Result<()> {
+        self.bookkeeping_ready()?;
+        let mut file = File::from(open_beneath(
+            self.dir.as_fd(),
+            MANIFEST,
+            OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
+            Mode::from_raw_mode(0o600),
+        )?);
         let mut text = lines.join("\n");
         text.push('\n');
         file.write_all(text.as_bytes())?;
@@ -325,69 +641,106 @@ impl LocalRoot {
     }
 
     /// The lines of this root's archive manifest (none if it has none).
-    pub fn manifest(&self) -> std::io::Result<Vec<String>> {
-        match std::fs::read_to_string(self.bookkeeping().join(MANIFEST_FILE)) {
-            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
+    pub fn manifest(&self) -> io::Result<Vec<String>> {
+        match confined::open_regular(self.dir.as_fd(), MANIFEST) {
+            Ok((mut file, _)) => {
+                let mut text = String::new();
+                file.read_to_string(&mut text)?;
+                Ok(text.lines().map(str::to_owned).collect())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Vec::new()),
+            Err(e) => Err(self.explain(MANIFEST, e)),
         }
     }
 
     // ---- the trash --------------------------------------------------------
 
-    /// Where generation `generation` puts `rel` in the trash (relative to
-    /// the root). One folder per generation keeps versions apart.
-    fn trash_path(&self, rel: &str, generation: i64) -> String {
-        format!("{}/{TRASH_DIR}/{generation}/{rel}", crate::BOOKKEEPING_DIR)
-    }
-
-    fn free_trash_slot(&self, rel: &str, generation: i64) -> std::io::Result<String> {
-        let mut slot = self.trash_path(rel, generation);
-        let mut n = 1;
-        while std::fs::symlink_metadata(self.abs(&slot)).is_ok() {
-            n += 1;
-            slot = format!("{}~{n}", self.trash_path(rel, generation));
+    /// Place `rel`'s current version in the trash of `generation` with
+    /// `place(slot_parent, slot_name)`, which must fail with EEXIST rather
+    /// than replace anything. Versions of one path within one generation go
+    /// to `<generation>-2`, `<generation>-3`, ... (the name itself never
+    /// grows, so a name at the length limit still fits). Returns the slot,
+    /// relative to the root.
+    fn place_in_trash(
+        &self,
+        rel: &str,
+        generation: i64,
+        place: impl Fn(&OwnedFd, &str) -> io::Result<()>,
+    ) -> io::Result<String> {
+        self.bookkeeping_ready()?;
+        let (parent_rel, name) = split(rel);
+        let mut n = 1u32;
+        loop {
+            let folder = match n {
+                1 => format!("{TRASH}/{generation}"),
+                n => format!("{TRASH}/{generation}-{n}"),
+            };
+            let dir = join(&folder, parent_rel);
+            let parent = make_dirs(self.dir.as_fd(), &dir, Mode::from_raw_mode(PRIVATE))?;
+            match place(&parent, name) {
+                Ok(()) => return Ok(join(&folder, rel)),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => n += 1,
+                Err(e) => return Err(e),
+            }
         }
-        std::fs::create_dir_all(self.abs(&slot).parent().expect("has a parent"))?;
-        Ok(slot)
     }
 
     /// Move `rel` into the trash; returns where it went.
-    pub fn trash(&self, rel: &str, generation: i64) -> std::io::Result<String> {
-        let slot = self.free_trash_slot(rel, generation)?;
-        std::fs::rename(self.abs(rel), self.abs(&slot))?;
-        Ok(slot)
+    pub fn trash(&self, rel: &str, generation: i64) -> io::Result<String> {
+        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        self.place_in_trash(rel, generation, |slot_parent, slot_name| {
+            rename_noreplace(&parent, name, slot_parent, slot_name)
+        })
     }
 
-    /// Keep the current version of `rel` in the trash without removing it
-    /// (a hard link; a copy where links are not possible), so the caller can
-    /// replace it atomically.
-    fn link_into_trash(&self, rel: &str, generation: i64) -> std::io::Result<String> {
-        let slot = self.free_trash_slot(rel, generation)?;
-        let (from, to) = (self.abs(rel), self.abs(&slot));
-        if std::fs::hard_link(&from, &to).is_err() {
-            if std::fs::symlink_metadata(&from)?.file_type().is_symlink() {
-                symlink(std::fs::read_link(&from)?, &to)?;
-            } else {
-                std::fs::copy(&from, &to)?;
+    /// Keep the current version of `name` in `parent` in the trash without
+    /// removing it (a hard link; a copy where links are not possible), so
+    /// the caller can replace it atomically.
+    fn link_into_trash(
+        &self,
+        parent: &OwnedFd,
+        name: &str,
+        rel: &str,
+        generation: i64,
+    ) -> Result<String, CommitError> {
+        let result = self.place_in_trash(rel, generation, |slot_parent, slot_name| {
+            match rustix::fs::linkat(parent, name, slot_parent, slot_name, AtFlags::empty()) {
+                Ok(()) => Ok(()),
+                Err(Errno::EXIST) => Err(Errno::EXIST.into()),
+                Err(Errno::NOENT) => Err(Errno::NOENT.into()),
+                // No hard links here (or not allowed): copy.
+                Err(_) => copy_entry(parent, name, slot_parent, slot_name),
             }
-        }
-        Ok(slot)
+        });
+        result.map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                CommitError::Changed
+            } else {
+                e.into()
+            }
+        })
     }
 
     /// The newest trashed version of `rel` found in the trash folder itself,
     /// as (generation, path relative to the root). Used when the index lost
     /// the record (a crash between trashing and committing).
     pub fn find_in_trash(&self, rel: &str) -> Option<(i64, String)> {
-        let dir = self.bookkeeping().join(TRASH_DIR);
-        std::fs::read_dir(dir)
+        let trash = open_beneath(self.dir.as_fd(), TRASH, LISTABLE, Mode::empty()).ok()?;
+        confined::names(&trash)
             .ok()?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
-            .filter(|generation| {
-                std::fs::symlink_metadata(self.abs(&self.trash_path(rel, *generation))).is_ok()
+            .into_iter()
+            .filter_map(|folder| {
+                let folder = folder.into_string().ok()?;
+                let (generation, n) = match folder.split_once('-') {
+                    Some((g, n)) => (g.parse::<i64>().ok()?, n.parse::<u32>().ok()?),
+                    None => (folder.parse::<i64>().ok()?, 1),
+                };
+                let slot = format!("{TRASH}/{folder}/{rel}");
+                stat_beneath(self.dir.as_fd(), &slot).ok()??;
+                Some(((generation, n), slot))
             })
             .max()
-            .map(|generation| (generation, self.trash_path(rel, generation)))
+            .map(|((generation, _), slot)| (generation, slot))
     }
 
     /// Move a trashed file back to `rel`; what is at `rel` now goes to the
@@ -397,37 +750,207 @@ impl LocalRoot {
         trashed_as: &str,
         rel: &str,
         generation: i64,
-    ) -> std::io::Result<Option<String>> {
-        let current = match std::fs::symlink_metadata(self.abs(rel)) {
-            Ok(_) => Some(self.trash(rel, generation)?),
-            Err(_) => None,
+    ) -> io::Result<Option<String>> {
+        let current = match self.stat(rel)? {
+            Some(_) => Some(self.trash(rel, generation)?),
+            None => None,
         };
-        std::fs::create_dir_all(self.abs(rel).parent().expect("has a parent"))?;
-        std::fs::rename(self.abs(trashed_as), self.abs(rel))?;
+        self.rename(trashed_as, rel)?;
         Ok(current)
     }
 
     /// Remove a trashed item for good (retention expired).
-    pub fn purge(&self, trashed_as: &str) -> std::io::Result<()> {
-        let path = self.abs(trashed_as);
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
-            Ok(_) => std::fs::remove_file(&path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The absolute path of `rel`, for reading by another root's copy.
-    pub fn file_path(&self, rel: &str) -> PathBuf {
-        self.abs(rel)
+    pub fn purge(&self, trashed_as: &str) -> io::Result<()> {
+        let (parent, name) = match parent_of(self.dir.as_fd(), trashed_as) {
+            Ok(found) => found,
+            Err(e) if is_absent(&e) => return Ok(()),
+            Err(e) => return Err(self.explain(trashed_as, e)),
+        };
+        confined::remove_tree(parent.as_fd(), name)
     }
 }
 
-fn system_time(ns: i64) -> std::time::SystemTime {
-    if ns >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(ns as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // Empty once every staged file was committed or discarded; if not
+        // (a failed discard), the next run's cleaning takes it.
+        let _ = rustix::fs::unlinkat(&self.area, self.name.as_str(), AtFlags::REMOVEDIR);
     }
+}
+
+/// A folder of a root, opened for listing: what the scanner walks. Names
+/// come from the folder itself, so each is one component; nothing is
+/// followed.
+#[derive(Debug)]
+pub struct Folder {
+    fd: OwnedFd,
+}
+
+impl Folder {
+    /// The names in the folder.
+    pub fn names(&self) -> io::Result<Vec<std::ffi::CString>> {
+        confined::names(&self.fd)
+    }
+
+    /// `lstat` of `name`.
+    pub fn stat(&self, name: &std::ffi::CStr) -> io::Result<Stat> {
+        Ok(rustix::fs::statat(
+            &self.fd,
+            name,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Open the regular file `name` (never a symlink, FIFO or device).
+    pub fn open_file(&self, name: &std::ffi::CStr) -> io::Result<(File, Stat)> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&self.fd, name, flags | OFlags::NOATIME, Mode::empty()) {
+            Err(Errno::PERM) => rustix::fs::openat(&self.fd, name, flags, Mode::empty())?,
+            other => other?,
+        };
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode as _) != FileType::RegularFile {
+            return Err(io::Error::other("not a regular file any more"));
+        }
+        rustix::fs::fcntl_setfl(&fd, rustix::fs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
+        Ok((File::from(fd), stat))
+    }
+
+    /// The target of the symlink `name`.
+    pub fn read_link(&self, name: &std::ffi::CStr) -> io::Result<Vec<u8>> {
+        Ok(rustix::fs::readlinkat(&self.fd, name, Vec::new())?.into_bytes())
+    }
+}
+
+/// `renameat2(RENAME_NOREPLACE)`, or a link-then-unlink where the filesystem
+/// cannot (linkat never replaces either).
+fn rename_noreplace(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> io::Result<()> {
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => {
+            match rustix::fs::linkat(from_dir, from, to_dir, to, AtFlags::empty()) {
+                Ok(()) => Ok(rustix::fs::unlinkat(from_dir, from, AtFlags::empty())?),
+                // A folder (no hard links to folders): check, then rename.
+                Err(Errno::PERM) => match rustix::fs::statat(to_dir, to, AtFlags::SYMLINK_NOFOLLOW)
+                {
+                    Err(Errno::NOENT) => Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?),
+                    Ok(_) => Err(Errno::EXIST.into()),
+                    Err(e) => Err(e.into()),
+                },
+                Err(e) => Err(e.into()),
+            }
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Copy the file or symlink `name` of `from_dir` to a new `to` in `to_dir`.
+fn copy_entry(from_dir: &OwnedFd, name: &str, to_dir: &OwnedFd, to: &str) -> io::Result<()> {
+    let stat = rustix::fs::statat(from_dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(stat.st_mode as _) == FileType::Symlink {
+        let target = rustix::fs::readlinkat(from_dir, name, Vec::new())?;
+        return Ok(rustix::fs::symlinkat(target.as_bytes(), to_dir, to)?);
+    }
+    let (mut src, _) = confined::open_regular(from_dir.as_fd(), name)?;
+    let mut out = File::from(rustix::fs::openat(
+        to_dir,
+        to,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?);
+    io::copy(&mut src, &mut out)?;
+    out.sync_all()
+}
+
+/// The parent part and the last name of a relative path.
+fn split(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
+}
+
+fn join(a: &str, b: &str) -> String {
+    if b.is_empty() {
+        a.to_string()
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
+/// Permission bits for a copy owned by `ours` of an original owned by
+/// `theirs`: setuid only where the user is the same, setgid only where the
+/// group is, so no copy ever runs with rights its original did not grant.
+pub(crate) fn kept_mode(mode: u32, theirs: (u32, u32), ours: (u32, u32)) -> u32 {
+    let mut mode = mode & 0o7777;
+    if theirs.0 != ours.0 {
+        mode &= !0o4000;
+    }
+    if theirs.1 != ours.1 {
+        mode &= !0o2000;
+    }
+    mode
+}
+
+/// The modification time set to `ns` after the epoch; the access time left
+/// as it is.
+fn mtime_only(ns: i64) -> Timestamps {
+    Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: ns.div_euclid(1_000_000_000),
+            tv_nsec: ns.rem_euclid(1_000_000_000) as _,
+        },
+    }
+}
+
+/// (device, inode) of a stat.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn identity_of(stat: &Stat) -> (u64, u64) {
+    (stat.st_dev as u64, stat.st_ino as u64)
+}
+
+/// Nanoseconds from a (seconds, nanoseconds) timestamp, held at the ends of
+/// what 64 bits of nanoseconds reach (years 1677 and 2262): a file dated
+/// beyond them is kept at the bound, consistently on both sides.
+pub(crate) fn ns_of(secs: i64, nsec: u64) -> i64 {
+    let ns = i128::from(secs) * 1_000_000_000 + i128::from(nsec);
+    ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// A record from a stat, with the given digest.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn record_of(stat: &Stat, digest: Option<Digest>) -> Record {
+    let kind = match FileType::from_raw_mode(stat.st_mode as _) {
+        FileType::Symlink => Kind::Symlink,
+        FileType::Directory => Kind::Directory,
+        _ => Kind::File,
+    };
+    let mtime_ns = ns_of(stat.st_mtime as i64, stat.st_mtime_nsec as u64);
+    let atime_ns = ns_of(stat.st_atime as i64, stat.st_atime_nsec as u64);
+    Record {
+        kind,
+        size: if kind == Kind::Directory {
+            0
+        } else {
+            stat.st_size as u64
+        },
+        mtime_ns,
+        mode: stat.st_mode as u32 & 0o7777,
+        inode: stat.st_ino as u64,
+        digest,
+        // Where the filesystem keeps no access times (noatime), atime lags
+        // mtime: recency is then the modification time.
+        atime_ns: atime_ns.max(mtime_ns),
+    }
+}
+
+/// `bytes` random bytes as hex.
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty()).is_err() {
+        // No entropy source: unique enough for names that also carry a pid.
+        let seed = format!("{}:{}", std::process::id(), crate::index::now_ns());
+        buf.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..bytes]);
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }

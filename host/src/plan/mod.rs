@@ -20,6 +20,13 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
+/// The most actions a plan may hold per entry: one entry's change is a
+/// few actions at most (a conflict copy, a rename, a copy).
+const MAX_ACTIONS_PER_ENTRY: usize = 8;
+/// The longest reason a skip or a conflict may give, in bytes: it is shown
+/// to people and kept in the index.
+const MAX_REASON: usize = 4096;
+
 /// At most this many problems are listed; the count of the rest is given.
 const MAX_LISTED_PROBLEMS: usize = 20;
 
@@ -30,6 +37,26 @@ pub fn validate(
     mut actions: Vec<Action>,
 ) -> Result<Plan, PolicyError> {
     let mut problems = Vec::new();
+    let most = entries.len().saturating_mul(MAX_ACTIONS_PER_ENTRY) + MAX_ACTIONS_PER_ENTRY;
+    if actions.len() > most {
+        problems.push(format!(
+            "it returned {} actions for {} entries (at most {most}: a few per entry)",
+            actions.len(),
+            entries.len()
+        ));
+        actions.clear();
+    }
+    for a in &actions {
+        if let Operation::Skip(text) | Operation::Conflict(text) = &a.operation
+            && text.len() > MAX_REASON
+        {
+            problems.push(format!(
+                "an action's reason is {} bytes long (at most {MAX_REASON})",
+                text.len()
+            ));
+            break;
+        }
+    }
     for a in &actions {
         if a.entry as usize >= entries.len() {
             problems.push(format!(
@@ -42,9 +69,11 @@ pub fn validate(
     if problems.is_empty() {
         // Stable: the order a policy gives within one entry is kept.
         actions.sort_by_key(|a| a.entry);
+        let holders = only_copy_holders(entries);
         for group in actions.chunk_by(|a, b| a.entry == b.entry) {
             let entry = &entries[group[0].entry as usize];
             check_entry(entry, group, &mut problems);
+            check_only_copy(entry, &holders, group, &mut problems);
         }
         check_targets(entries, &actions, &mut problems);
     }
@@ -82,6 +111,13 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
             "." | ".." => {
                 return Err(format!(
                     "{path:?} contains `{component}`; paths may not leave or name their directory"
+                ));
+            }
+            c if c.len() > conduit_policy::NAME_MAX => {
+                return Err(format!(
+                    "{path:?} has a name of {} bytes; names may have at most {}",
+                    c.len(),
+                    conduit_policy::NAME_MAX
                 ));
             }
             _ => {}
@@ -134,6 +170,69 @@ pub(crate) fn op_name(op: &Operation) -> &'static str {
         Operation::Accept => "accept",
         Operation::Conflict(_) => "conflict",
         Operation::Skip(_) => "skip",
+    }
+}
+
+/// Destination folders that hold offloaded files: their content exists
+/// nowhere else.
+fn only_copy_holders(entries: &[Entry]) -> std::collections::HashSet<&str> {
+    let mut holders = std::collections::HashSet::new();
+    for e in entries.iter().filter(|e| e.offloaded) {
+        let mut p = e.path.as_str();
+        while let Some(slash) = p.rfind('/') {
+            p = &p[..slash];
+            if !holders.insert(p) {
+                break;
+            }
+        }
+    }
+    holders
+}
+
+/// The destination copy of an offloaded file is the only copy: no plan may
+/// delete or replace it, or a folder holding such copies, unless the same
+/// entry's actions first bring that version back to the source under a new
+/// name (a conflict copy).
+fn check_only_copy(
+    e: &Entry,
+    holders: &std::collections::HashSet<&str>,
+    group: &[Action],
+    problems: &mut Vec<String>,
+) {
+    let holds_files = holders.contains(e.path.as_str());
+    if !e.offloaded && !holds_files {
+        return;
+    }
+    let mut saved = false;
+    for a in group {
+        let replaces = match &a.operation {
+            Operation::Copy(c) if c.from == Side::Destination && c.to_path.is_some() => {
+                saved = e.offloaded;
+                false
+            }
+            // A folder is only ever removed once empty.
+            Operation::Delete(Side::Destination) => e
+                .destination
+                .as_ref()
+                .is_some_and(|d| d.kind != Kind::Directory),
+            Operation::Copy(c) if c.from == Side::Source && c.to_path.is_none() => {
+                // A folder over a folder keeps what is inside.
+                !(holds_files && e.source.as_ref().is_some_and(|s| s.kind == Kind::Directory))
+            }
+            _ => false,
+        };
+        if replaces && !saved {
+            let what = if e.offloaded {
+                "an offloaded file's destination copy"
+            } else {
+                "a destination folder holding offloaded files"
+            };
+            problems.push(format!(
+                "entry {:?}: {} would remove {what}, the only copy of that content",
+                e.path,
+                op_name(&a.operation)
+            ));
+        }
     }
 }
 

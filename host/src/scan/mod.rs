@@ -2,34 +2,33 @@
 //! size, mtime, mode, inode and BLAKE3, rehashing only what changed since the
 //! index last saw it.
 //!
+//! The walk goes through the root's [`LocalRoot::folder`] handles: each
+//! folder is opened beneath the root without following symlinks, and its
+//! entries are looked at by name relative to it, so a folder swapped for a
+//! symlink mid-walk is never entered.
+//!
 //! What it reports instead of recording: paths it could not read (I/O
 //! errors, which block deletes for the run, see the safety guards), names
 //! that are not valid UTF-8 (the contract speaks UTF-8 paths; such names are
 //! listed loudly, never dropped silently), FIFOs, sockets and device files
-//! (listed the same way: opening a FIFO to hash it would block forever), and
-//! Conduit's own temporary files left by an interrupted run (cleaned by the
-//! caller).
+//! (listed the same way: reading a FIFO would block forever), and folders
+//! that are another root of the conduit or the Conduit home seen through a
+//! bind mount (the run halts: it would sync a folder into itself).
 
 mod hash;
 mod rules;
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::ffi::CStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
-use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkState};
-
-pub use hash::{hash_file, hash_symlink, open_noatime};
+pub use hash::{hash_bytes, hash_file};
 pub use rules::Rules;
 
 use crate::index::Record;
+use crate::location::{Folder, LocalRoot, identity_of, record_of};
 use crate::policy::Kind;
-
-/// Marks the temporary files the executor writes before committing; a scan
-/// never records them.
-pub const TEMP_MARKER: &str = ".conduit-tmp-";
 
 /// What a scan of one root found.
 #[derive(Debug, Default)]
@@ -42,9 +41,10 @@ pub struct Scan {
     pub bad_names: Vec<String>,
     /// FIFOs, sockets and device files, not synced.
     pub special: Vec<String>,
-    /// Temporary files of an interrupted run.
-    pub temp_files: Vec<PathBuf>,
-    /// Files hashed (not reused from the index) and their bytes.
+    /// Folders that are a [`Foreign`] folder seen inside this root: (path,
+    /// what it is). Not entered.
+    pub overlaps: Vec<(String, String)>,
+    /// Files hashed (not reused from the index).
     pub hashed_files: u64,
     /// Bytes of those files.
     pub hashed_bytes: u64,
@@ -56,9 +56,16 @@ impl Scan {
         self.errors.extend(other.errors);
         self.bad_names.extend(other.bad_names);
         self.special.extend(other.special);
-        self.temp_files.extend(other.temp_files);
+        self.overlaps.extend(other.overlaps);
         self.hashed_files += other.hashed_files;
         self.hashed_bytes += other.hashed_bytes;
+    }
+
+    fn sort(&mut self) {
+        self.errors.sort();
+        self.bad_names.sort();
+        self.special.sort();
+        self.overlaps.sort();
     }
 }
 
@@ -71,38 +78,47 @@ pub struct Progress {
     pub hashed_bytes: AtomicU64,
 }
 
-/// Walk `root`, reusing digests from `previous` (the index's records of this
-/// root) for files whose size, mtime and inode are unchanged.
-pub fn scan(
-    root: &Path,
-    rules: &Rules,
-    previous: &HashMap<String, Record>,
-    progress: &Progress,
-) -> Scan {
-    let mut scan = walk(root, root, rules, previous, progress);
-    scan.errors.sort();
-    scan.bad_names.sort();
-    scan.special.sort();
-    scan
+/// A folder that must not appear inside a root: the conduit's other root, or
+/// the Conduit home. Found by filesystem identity, so a bind mount or a
+/// second mount of the same disk is recognized whatever its path.
+#[derive(Debug, Clone)]
+pub struct Foreign {
+    /// (device, inode) of the folder.
+    pub identity: (u64, u64),
+    /// What it is, for the halt message ("the destination /mnt/b").
+    pub what: String,
+}
+
+/// What every walk of one root needs.
+pub struct Walk<'a> {
+    /// The ignore rules of the conduit.
+    pub rules: &'a Rules,
+    /// The index's records of this root: digests to reuse.
+    pub previous: &'a HashMap<String, Record>,
+    /// Counters to advance.
+    pub progress: &'a Progress,
+    /// Folders to refuse to enter.
+    pub foreign: &'a [Foreign],
+}
+
+/// Walk the whole root.
+pub fn scan(root: &LocalRoot, walk: &Walk) -> Scan {
+    let mut found = walk_from(root, "", walk);
+    found.sort();
+    found
 }
 
 /// Rescan only the subtrees in `dirty` (relative paths the watcher saw
 /// change; `""` is the whole root) and take every other record from
-/// `previous`, which must be the index's view of this root.
-pub fn rescan(
-    root: &Path,
-    rules: &Rules,
-    previous: &HashMap<String, Record>,
-    dirty: &[String],
-    progress: &Progress,
-) -> Scan {
+/// `walk.previous`, which must be the index's view of this root.
+pub fn rescan(root: &LocalRoot, walk: &Walk, dirty: &[String]) -> Scan {
     let mut marks: Vec<&str> = dirty.iter().map(|p| p.trim_matches('/')).collect();
     // A changed ignore file changes what every path means.
     if marks
         .iter()
         .any(|p| p.is_empty() || *p == rules::IGNORE_FILE)
     {
-        return scan(root, rules, previous, progress);
+        return scan(root, walk);
     }
     marks.sort_unstable();
     marks.dedup();
@@ -112,7 +128,8 @@ pub fn rescan(
             .any(|p| marked.contains(p))
     };
     let mut found = Scan {
-        records: previous
+        records: walk
+            .previous
             .iter()
             .filter(|(path, _)| !under_mark(path))
             .map(|(path, r)| (path.clone(), r.clone()))
@@ -127,284 +144,203 @@ pub fn rescan(
         {
             continue;
         }
-        found.absorb(rescan_one(root, rules, previous, mark, progress));
+        found.absorb(rescan_one(root, walk, mark));
     }
-    found.errors.sort();
-    found.bad_names.sort();
-    found.special.sort();
+    found.sort();
     found
 }
 
 /// One dirty path: its ancestors (which the watcher may not have
 /// reported), itself, and its subtree if it is a directory.
-fn rescan_one(
-    root: &Path,
-    rules: &Rules,
-    previous: &HashMap<String, Record>,
-    mark: &str,
-    progress: &Progress,
-) -> Scan {
+fn rescan_one(root: &LocalRoot, walk: &Walk, mark: &str) -> Scan {
     let mut found = Scan::default();
-    let mut path = String::new();
-    for part in mark.split('/') {
-        if !path.is_empty() {
-            path.push('/');
-        }
-        path.push_str(part);
-        let abs = root.join(&path);
-        let meta = match std::fs::symlink_metadata(&abs) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => {
-                found.errors.push((path, e.to_string()));
-                break;
-            }
+    let mut parent = String::new();
+    for name in mark.split('/') {
+        let Ok(folder) = root.folder(&parent) else {
+            // Gone (or no longer a folder) since the watcher saw it.
+            break;
         };
-        let is_dir = meta.is_dir();
-        if rules.is_ignored(&path, is_dir) || part.contains(TEMP_MARKER) {
+        let Ok(c_name) = std::ffi::CString::new(name) else {
             break;
-        }
-        if is_special(meta.file_type()) {
-            found.special.push(path);
-            break;
-        }
-        let mut visitor = Visitor::new(root, rules, previous, progress);
-        match visitor.record(&abs, &path) {
-            Ok(record) => {
-                visitor.found.records.insert(path.clone(), record);
+        };
+        let path = join(&parent, name);
+        match look(&folder, &c_name, &path, walk, &mut found) {
+            Some(true) if path.len() == mark.len() => {
+                found.absorb(walk_from(root, &path, walk));
             }
-            Err(e) => visitor.found.errors.push((path.clone(), e.to_string())),
-        }
-        found.absorb(std::mem::take(&mut visitor.found));
-        if path.len() == mark.len() && is_dir {
-            found.absorb(walk(root, &abs, rules, previous, progress));
-        } else if !is_dir {
-            break;
+            Some(true) => parent = path,
+            _ => break,
         }
     }
     found
 }
 
-/// Walk `start` (the root or a directory inside it) in parallel.
-fn walk(
-    root: &Path,
-    start: &Path,
-    rules: &Rules,
-    previous: &HashMap<String, Record>,
-    progress: &Progress,
-) -> Scan {
+/// Walk the subtree at `start` (the root, or a folder in it) in parallel.
+fn walk_from(root: &LocalRoot, start: &str, walk: &Walk) -> Scan {
+    struct Queue {
+        folders: Vec<String>,
+        busy: usize,
+    }
+    let queue = Mutex::new(Queue {
+        folders: vec![start.to_string()],
+        busy: 0,
+    });
+    let wake = Condvar::new();
     let merged = Mutex::new(Scan::default());
-    let mut builder = Builder {
-        root,
-        rules,
-        previous,
-        progress,
-        merged: &merged,
+    let threads = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(2, 16) {
+            s.spawn(|| {
+                let mut found = Scan::default();
+                loop {
+                    let next = {
+                        let mut q = queue.lock().expect("no panics");
+                        loop {
+                            if let Some(folder) = q.folders.pop() {
+                                q.busy += 1;
+                                break Some(folder);
+                            }
+                            if q.busy == 0 {
+                                break None;
+                            }
+                            q = wake.wait(q).expect("no panics");
+                        }
+                    };
+                    let Some(folder) = next else {
+                        wake.notify_all();
+                        break;
+                    };
+                    let below = visit(root, &folder, walk, &mut found);
+                    let mut q = queue.lock().expect("no panics");
+                    q.folders.extend(below);
+                    q.busy -= 1;
+                    wake.notify_all();
+                }
+                merged.lock().expect("no panics").absorb(found);
+            });
+        }
+    });
+    merged.into_inner().expect("no panics")
+}
+
+/// Record the entries of one folder; returns the folders to walk next.
+fn visit(root: &LocalRoot, rel: &str, walk: &Walk, found: &mut Scan) -> Vec<String> {
+    let listed = root.folder(rel).and_then(|f| Ok((f.names()?, f)));
+    let (names, folder) = match listed {
+        Ok(listed) => listed,
+        Err(e) => {
+            found.errors.push((rel.to_string(), e.to_string()));
+            return Vec::new();
+        }
     };
-    ignore::WalkBuilder::new(start)
-        .standard_filters(false)
-        .follow_links(false)
-        .build_parallel()
-        .visit(&mut builder);
-    merged.into_inner().expect("scan threads do not panic")
-}
-
-/// Record one path outside a full scan (the executor's after-state, the
-/// changed-since-scan check). `None` when it does not exist, also when a
-/// parent is now a file (a folder replaced by a file since the scan).
-pub fn stat(root: &Path, rel: &str) -> std::io::Result<Option<Record>> {
-    match std::fs::symlink_metadata(root.join(rel)) {
-        Ok(meta) => Ok(Some(record_of(&meta, None))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// A record from metadata, with the given digest.
-pub fn record_of(meta: &std::fs::Metadata, digest: Option<crate::policy::Digest>) -> Record {
-    let kind = if meta.file_type().is_symlink() {
-        Kind::Symlink
-    } else if meta.is_dir() {
-        Kind::Directory
-    } else {
-        Kind::File
-    };
-    let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-    let atime_ns = meta.atime() * 1_000_000_000 + meta.atime_nsec();
-    Record {
-        kind,
-        size: if kind == Kind::Directory {
-            0
-        } else {
-            meta.len()
-        },
-        mtime_ns,
-        mode: meta.mode() & 0o7777,
-        inode: meta.ino(),
-        digest,
-        // Where the filesystem keeps no access times (noatime), atime lags
-        // mtime: recency is then the modification time.
-        atime_ns: atime_ns.max(mtime_ns),
-    }
-}
-
-struct Builder<'s> {
-    root: &'s Path,
-    rules: &'s Rules,
-    previous: &'s HashMap<String, Record>,
-    progress: &'s Progress,
-    merged: &'s Mutex<Scan>,
-}
-
-impl<'s> ParallelVisitorBuilder<'s> for Builder<'s> {
-    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        let mut visitor = Visitor::new(self.root, self.rules, self.previous, self.progress);
-        visitor.merged = Some(self.merged);
-        Box::new(visitor)
-    }
-}
-
-/// One walker thread: records into its own [`Scan`], merged when it ends.
-struct Visitor<'s> {
-    root: &'s Path,
-    rules: &'s Rules,
-    previous: &'s HashMap<String, Record>,
-    progress: &'s Progress,
-    /// Where a walker thread's findings go when it ends.
-    merged: Option<&'s Mutex<Scan>>,
-    found: Scan,
-}
-
-impl Drop for Visitor<'_> {
-    fn drop(&mut self) {
-        if let Some(merged) = self.merged {
-            let found = std::mem::take(&mut self.found);
-            merged.lock().expect("no panics").absorb(found);
+    let mut below = Vec::new();
+    for name in names {
+        let Ok(text) = name.to_str() else {
+            let lossy = join(rel, &name.to_string_lossy());
+            found.bad_names.push(lossy);
+            continue;
+        };
+        let path = join(rel, text);
+        if look(&folder, &name, &path, walk, found) == Some(true) {
+            below.push(path);
         }
     }
+    below
 }
 
-impl ParallelVisitor for Visitor<'_> {
-    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
-        let entry = match entry {
-            Ok(entry) => entry,
+/// Look at `name` in `folder` (known as `path`) and record it. `Some(true)`
+/// for a folder to enter, `Some(false)` for anything else recorded, `None`
+/// for what was not recorded (absent, ignored, special, foreign, unreadable).
+fn look(folder: &Folder, name: &CStr, path: &str, walk: &Walk, found: &mut Scan) -> Option<bool> {
+    let stat = match folder.stat(name) {
+        Ok(stat) => stat,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return None,
+        Err(e) => {
+            found.errors.push((path.to_string(), e.to_string()));
+            return None;
+        }
+    };
+    let mut record = record_of(&stat, None);
+    let is_dir = record.kind == Kind::Directory;
+    if walk.rules.is_ignored(path, is_dir) {
+        return None;
+    }
+    use rustix::fs::FileType;
+    match FileType::from_raw_mode(stat.st_mode as _) {
+        FileType::Directory | FileType::RegularFile | FileType::Symlink => {}
+        _ => {
+            found.special.push(path.to_string());
+            return None;
+        }
+    }
+    if is_dir {
+        let id = identity_of(&stat);
+        if let Some(f) = walk.foreign.iter().find(|f| f.identity == id) {
+            found.overlaps.push((path.to_string(), f.what.clone()));
+            return None;
+        }
+    }
+    walk.progress.entries.fetch_add(1, Ordering::Relaxed);
+    if !is_dir {
+        match digest(folder, name, path, &mut record, walk, found) {
+            Ok(()) => {}
             Err(e) => {
-                let path = error_path(&e).map_or_else(String::new, |p| self.relative_lossy(p));
-                self.found.errors.push((path, e.to_string()));
-                return WalkState::Continue;
+                found.errors.push((path.to_string(), e.to_string()));
+                return None;
             }
-        };
-        if entry.depth() == 0 {
-            return WalkState::Continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(self.root) else {
-            return WalkState::Continue;
-        };
-        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-        let Some(rel) = rel.to_str().map(str::to_owned) else {
-            self.found
-                .bad_names
-                .push(rel.to_string_lossy().into_owned());
-            return WalkState::Skip;
-        };
-        let name = entry.file_name().to_string_lossy();
-        if name.contains(TEMP_MARKER) && !is_dir {
-            self.found.temp_files.push(entry.path().to_path_buf());
-            return WalkState::Continue;
-        }
-        if self.rules.is_ignored(&rel, is_dir) {
-            return WalkState::Skip;
-        }
-        if entry.file_type().is_some_and(is_special) {
-            self.found.special.push(rel);
-            return WalkState::Continue;
-        }
-        self.progress.entries.fetch_add(1, Ordering::Relaxed);
-        match self.record(entry.path(), &rel) {
-            Ok(record) => {
-                self.found.records.insert(rel, record);
-            }
-            Err(e) => self.found.errors.push((rel, e.to_string())),
-        }
-        WalkState::Continue
     }
+    found.records.insert(path.to_string(), record);
+    Some(is_dir)
 }
 
-impl<'s> Visitor<'s> {
-    fn new(
-        root: &'s Path,
-        rules: &'s Rules,
-        previous: &'s HashMap<String, Record>,
-        progress: &'s Progress,
-    ) -> Self {
-        Visitor {
-            root,
-            rules,
-            previous,
-            progress,
-            merged: None,
-            found: Scan::default(),
-        }
+/// Give a file or symlink record its digest: the index's if the record still
+/// holds, else a fresh one. A file's record is then what its open descriptor
+/// says, so the digest always belongs to the state recorded.
+fn digest(
+    folder: &Folder,
+    name: &CStr,
+    path: &str,
+    record: &mut Record,
+    walk: &Walk,
+    found: &mut Scan,
+) -> std::io::Result<()> {
+    if let Some(old) = walk.previous.get(path)
+        && old.digest.is_some()
+        && !old.stale_against(record)
+    {
+        record.digest = old.digest;
+        return Ok(());
     }
-
-    fn relative_lossy(&self, path: &Path) -> String {
-        path.strip_prefix(self.root)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned()
-    }
-
-    /// Stat `path` and digest it unless the index's record still holds.
-    fn record(&mut self, path: &Path, rel: &str) -> std::io::Result<Record> {
-        let meta = std::fs::symlink_metadata(path)?;
-        let mut record = record_of(&meta, None);
-        if record.kind == Kind::Directory {
-            return Ok(record);
+    let digest = match record.kind {
+        Kind::Symlink => hash_bytes(&folder.read_link(name)?),
+        _ => {
+            let (file, stat) = folder.open_file(name)?;
+            *record = record_of(&stat, None);
+            hash_file(file, record.size)?
         }
-        if let Some(old) = self.previous.get(rel)
-            && old.digest.is_some()
-            && !old.stale_against(&record)
-        {
-            record.digest = old.digest;
-            return Ok(record);
-        }
-        let digest = match record.kind {
-            Kind::Symlink => hash_symlink(path)?,
-            _ => hash_file(path, record.size)?,
-        };
-        self.found.hashed_files += 1;
-        self.found.hashed_bytes += record.size;
-        self.progress
-            .hashed_bytes
-            .fetch_add(record.size, Ordering::Relaxed);
-        record.digest = Some(digest);
-        Ok(record)
-    }
+    };
+    found.hashed_files += 1;
+    found.hashed_bytes += record.size;
+    walk.progress
+        .hashed_bytes
+        .fetch_add(record.size, Ordering::Relaxed);
+    record.digest = Some(digest);
+    Ok(())
 }
 
-/// Neither a file, a directory nor a symlink: nothing to sync, and reading
-/// it may block (a FIFO) or never end (a device).
-fn is_special(t: std::fs::FileType) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    t.is_fifo() || t.is_socket() || t.is_block_device() || t.is_char_device()
-}
-
-/// The path an `ignore` error is about, if it says.
-fn error_path(e: &ignore::Error) -> Option<&Path> {
-    match e {
-        ignore::Error::WithPath { path, .. } => Some(path),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            error_path(err)
-        }
-        ignore::Error::Partial(errs) => errs.iter().find_map(error_path),
-        _ => None,
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn write(root: &Path, rel: &str, text: &str) {
         let path = root.join(rel);
@@ -468,20 +404,40 @@ mod tests {
             ),
             ("ignored path", |r| write(r, "skip.tmp", "t"), &["skip.tmp"]),
             ("whole root", |r| write(r, "top.txt", "t"), &[""]),
+            (
+                "folder replaced by a symlink",
+                |r| {
+                    std::fs::remove_dir_all(r.join("docs")).unwrap();
+                    std::os::unix::fs::symlink("/", r.join("docs")).unwrap();
+                },
+                &["docs"],
+            ),
         ];
         for (what, change, marks) in rows {
             let dir = tempfile::tempdir().unwrap();
-            let root = dir.path();
-            write(root, "docs/a.txt", "a");
-            write(root, "docs/b/c.txt", "c");
-            write(root, "keep.txt", "k");
-            let rules = Rules::new(&["*.tmp".into()], &[root]).unwrap();
+            let path = dir.path();
+            write(path, "docs/a.txt", "a");
+            write(path, "docs/b/c.txt", "c");
+            write(path, "keep.txt", "k");
+            let root = LocalRoot::open(path).unwrap();
+            let rules = Rules::new(&["*.tmp".into()], &[&root]).unwrap();
             let progress = Progress::default();
-            let before = scan(root, &rules, &HashMap::new(), &progress);
-            change(root);
+            let empty = HashMap::new();
+            let first = Walk {
+                rules: &rules,
+                previous: &empty,
+                progress: &progress,
+                foreign: &[],
+            };
+            let before = scan(&root, &first);
+            change(path);
             let marks: Vec<String> = marks.iter().map(|m| m.to_string()).collect();
-            let partial = rescan(root, &rules, &before.records, &marks, &progress);
-            let full = scan(root, &rules, &before.records, &progress);
+            let again = Walk {
+                previous: &before.records,
+                ..first
+            };
+            let partial = rescan(&root, &again, &marks);
+            let full = scan(&root, &again);
             assert_eq!(comparable(&partial), comparable(&full), "{what}");
             assert!(partial.errors.is_empty(), "{what}: {:?}", partial.errors);
         }

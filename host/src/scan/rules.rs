@@ -4,9 +4,12 @@
 //! rule in the source's file never makes the destination's copy look
 //! extraneous). Conduit's bookkeeping folder is always ignored.
 
-use std::path::Path;
-
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+use crate::location::LocalRoot;
+
+/// An ignore file larger than this is refused (it is a list of rules).
+const IGNORE_FILE_LIMIT: u64 = 1 << 20;
 
 /// The name of the per-root ignore file.
 pub const IGNORE_FILE: &str = ".conduitignore";
@@ -20,7 +23,7 @@ pub struct Rules {
 impl Rules {
     /// Rules from `globs` plus the `.conduitignore` of each of `roots`
     /// (missing files are fine). A malformed glob is an error naming it.
-    pub fn new(globs: &[String], roots: &[&Path]) -> anyhow::Result<Rules> {
+    pub fn new(globs: &[String], roots: &[&LocalRoot]) -> anyhow::Result<Rules> {
         let mut builder = GitignoreBuilder::new("");
         builder.add_line(None, &format!("/{}/", crate::BOOKKEEPING_DIR))?;
         for glob in globs {
@@ -29,8 +32,11 @@ impl Rules {
                 .map_err(|e| anyhow::anyhow!("ignore rule {glob:?} is not valid: {e}"))?;
         }
         for root in roots {
-            let file = root.join(IGNORE_FILE);
-            let Ok(text) = std::fs::read_to_string(&file) else {
+            let file = root.path().join(IGNORE_FILE);
+            let Some(text) = root
+                .read_config(IGNORE_FILE, IGNORE_FILE_LIMIT)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+            else {
                 continue;
             };
             for line in text.lines() {

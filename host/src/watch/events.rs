@@ -12,7 +12,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::BOOKKEEPING_DIR;
 use crate::policy::Side;
-use crate::scan::TEMP_MARKER;
 
 /// How long a path must be quiet before the debouncer reports it.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -120,12 +119,6 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
     {
         return None;
     }
-    if rel
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().contains(TEMP_MARKER))
-    {
-        return None;
-    }
     let mut rel: PathBuf = rel.to_path_buf();
     // Empty when no ancestor is UTF-8: the whole root.
     while rel.to_str().is_none() {
@@ -185,8 +178,10 @@ mod tests {
     }
 
     #[test]
-    fn reads_bookkeeping_temporaries_the_root_itself_and_other_roots_are_no_change() {
-        let temp = format!("2024/b.jpg{TEMP_MARKER}1234");
+    fn reads_bookkeeping_staged_copies_the_root_itself_and_other_roots_are_no_change() {
+        // Copies are staged inside the bookkeeping folder, never beside
+        // the user's files.
+        let temp = format!("{BOOKKEEPING_DIR}/tmp/1234-5e6f/0");
         let events = vec![
             event(
                 EventKind::Access(AccessKind::Any),
@@ -201,6 +196,12 @@ mod tests {
             ),
         ];
         assert_eq!(paths_of(Ok(events)), None);
+        // A user's file may have any name, even one that looks like ours.
+        let look_alike = "notes.conduit-tmp-draft.txt";
+        assert_eq!(
+            paths_of(Ok(vec![modified(look_alike)])),
+            Some(vec![look_alike.to_string()])
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::index::{Conduit, Index, now_ns};
 use crate::location::LocalRoot;
 use crate::plan::guards;
 use crate::policy::{Kind, Side};
-use crate::scan::{self, Rules};
+use crate::scan::Rules;
 use events::{Change, Notice, Watcher};
 use status::ServedLock;
 
@@ -271,7 +271,7 @@ impl Service {
         };
         let mut slot = Slot {
             cadence: Cadence::parse(&c.cadence).unwrap_or(Cadence::Manual),
-            rules: Rules::new(&c.ignore, &[&c.source, &c.destination]).ok(),
+            rules: rules_for(&c),
             conduit: c,
             lock,
             watchers: Vec::new(),
@@ -489,7 +489,7 @@ impl Slot {
         if c.ignore != self.conduit.ignore {
             self.full_due = true;
         }
-        self.rules = Rules::new(&c.ignore, &[&c.source, &c.destination]).ok();
+        self.rules = rules_for(&c);
         self.conduit = c;
         if cadence != self.cadence {
             self.cadence = cadence;
@@ -513,11 +513,10 @@ impl Slot {
         events: &UnboundedSender<ServiceEvent>,
     ) {
         let c = &self.conduit;
-        let roots = [LocalRoot::new(&c.source), LocalRoot::new(&c.destination)];
         let reason = if !c.enabled {
             Some("paused by the user (`conduit resume` to restart)".to_string())
         } else {
-            guards::preflight(c, &roots)
+            guards::preflight(c).err()
         };
         match reason {
             Some(reason) => {
@@ -611,6 +610,16 @@ impl Slot {
     }
 }
 
+/// The conduit's ignore rules, if both roots can be read now (a missing root
+/// pauses the conduit anyway).
+fn rules_for(c: &Conduit) -> Option<Rules> {
+    let roots = [
+        LocalRoot::open(&c.source).ok()?,
+        LocalRoot::open(&c.destination).ok()?,
+    ];
+    Rules::new(&c.ignore, &[&roots[0], &roots[1]]).ok()
+}
+
 fn side_code(side: Side) -> u8 {
     match side {
         Side::Source => 0,
@@ -627,6 +636,7 @@ fn changed_paths(
     pending: BTreeSet<(u8, String)>,
 ) -> Vec<(Side, String)> {
     let c = &slot.conduit;
+    let roots = [LocalRoot::open(&c.source), LocalRoot::open(&c.destination)];
     pending
         .into_iter()
         .map(|(code, path)| {
@@ -638,11 +648,10 @@ fn changed_paths(
             (side, path)
         })
         .filter(|(side, path)| {
-            let root: &Path = match side {
-                Side::Source => &c.source,
-                Side::Destination => &c.destination,
+            let on_disk = match &roots[usize::from(*side == Side::Destination)] {
+                Ok(root) => root.stat(path),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
             };
-            let on_disk = scan::stat(root, path);
             if let (Some(rules), Ok(Some(r))) = (&slot.rules, &on_disk)
                 && rules.is_ignored(path, r.kind == Kind::Directory)
             {
