@@ -117,6 +117,14 @@ fn invalid_plans_are_rejected_with_the_reason() {
             "copy-missing",
             "copy from on the destination, where the entry does not exist",
         ),
+        ("rename-nul", "contains a NUL byte"),
+        (
+            "rename-bookkeeping",
+            "inside Conduit's own `.conduit` folder",
+        ),
+        ("rename-long", "has a name of 300 bytes"),
+        ("flood", "returned 100000 actions for 1 entries"),
+        ("long-reason", "reason is 8388608 bytes long"),
     ];
     let policy = misbehave();
     for (mode, expected) in cases {
@@ -127,6 +135,44 @@ fn invalid_plans_are_rejected_with_the_reason() {
         );
         assert!(err.to_string().contains(expected), "{mode}: {err}");
     }
+}
+
+#[test]
+fn the_sandbox_has_no_environment_arguments_directory_or_clock_of_its_own() {
+    let policy = misbehave();
+    let entries = vec![e("a.txt").src(file("v1")).build()];
+    let ctx = context(&policy, &[("mode", "environment")], &entries);
+    let plan = plan_with(&policy, &ctx, &entries).expect("plans");
+    let conduit::policy::Operation::Skip(seen) = &plan.actions[0].operation else {
+        panic!("{plan:?}");
+    };
+    // The clock is frozen at the context's "now"; there is no directory to
+    // be in (the preopens are empty, whatever `current_dir` says).
+    assert!(
+        seen.starts_with(&format!("vars=0 args=0 now={} ", ctx.now_ns)),
+        "{seen}"
+    );
+}
+
+#[test]
+fn gigabytes_of_output_are_stopped_by_the_memory_budget() {
+    let err = run(&misbehave(), "output-bomb").unwrap_err();
+    assert!(matches!(err, PolicyError::OutOfMemory { .. }), "{err}");
+}
+
+#[test]
+fn a_policy_that_sleeps_is_not_held_up_by_the_clock() {
+    // Sleeping costs no fuel and runs no wasm the deadline could interrupt;
+    // the sandbox's clock is frozen, so a sleep returns at once (and a
+    // policy that sleeps in a loop meets the fuel or the deadline).
+    let started = Instant::now();
+    let plan = run(&misbehave(), "sleep").expect("plans");
+    assert_eq!(plan.actions.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

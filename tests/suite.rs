@@ -7,11 +7,15 @@ mod support;
 
 mod cli_demo;
 mod cli_policy;
+mod convergence;
+mod crash;
+mod e2e_hostile;
 mod e2e_offload_archive;
 mod e2e_replicate;
 mod e2e_safety;
 mod e2e_synchronize;
 mod e2e_watch;
+mod fuzz;
 mod policy_boundary;
 mod policy_install;
 mod policy_languages;

@@ -24,6 +24,14 @@ const MODES: &[&str] = &[
     "copy-missing",
     "chatty",
     "echo",
+    "environment",
+    "rename-nul",
+    "rename-bookkeeping",
+    "rename-long",
+    "flood",
+    "long-reason",
+    "output-bomb",
+    "sleep",
 ];
 
 impl Policy for Misbehave {
@@ -76,6 +84,38 @@ impl Policy for Misbehave {
                 .enumerate()
                 .map(|(i, e)| act::skip(i, echo(e)))
                 .collect(),
+            // What the world looks like from inside: it should be empty.
+            "environment" => {
+                let vars = std::env::vars().count();
+                let args = std::env::args().count();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let cwd = std::env::current_dir().is_ok();
+                vec![act::skip(
+                    0,
+                    format!("vars={vars} args={args} now={now} cwd={cwd}"),
+                )]
+            }
+            "rename-nul" => vec![act::rename(0, Side::Source, "a\0b".into())],
+            "rename-bookkeeping" => {
+                vec![act::rename(0, Side::Source, ".conduit/trash/x".into())]
+            }
+            "rename-long" => vec![act::rename(0, Side::Source, "n".repeat(300))],
+            // Many more actions than entries.
+            "flood" => (0..100_000).map(|_| act::accept(0)).collect(),
+            "long-reason" => vec![act::skip(0, "r".repeat(8 << 20))],
+            // Gigabytes of output: more than the memory budget holds.
+            "output-bomb" => (0..10_000_000)
+                .map(|i| act::skip(0, format!("{i:01024}")))
+                .collect(),
+            // A blocking host call costs no fuel and is no wasm to interrupt.
+            "sleep" => {
+                for _ in 0..1000 {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
+                vec![act::accept(0)]
+            }
             "chatty" => {
                 for n in 0..100_000 {
                     println!("line {n} of a very talkative policy");
