@@ -1,6 +1,6 @@
-//! The crash harness: every policy's run is killed with SIGKILL at each of
-//! the host's named points (and, in the long form, at random moments), then
-//! run again, and the disk is checked:
+//! The crash harness: every policy's run is killed with SIGKILL at the
+//! host's named points (and, in the long form, at random moments), then run
+//! again, and the disk is checked:
 //!
 //! - every version that was on disk when the run began is still in a root,
 //!   in its trash, or in a conflict copy;
@@ -8,32 +8,19 @@
 //! - the sides agree as the policy promises, and one more run does nothing;
 //! - `verify` finds nothing corrupted.
 //!
-//! The short form runs in CI. The long form is one command (see
-//! docs/reliability.md): `CONDUIT_CRASH_ROUNDS=2000 cargo test --release -p
-//! conduit --test suite crash::long -- --nocapture`, seeded by
-//! `CONDUIT_CRASH_SEED`.
+//! Where a run can be killed is learned, per policy, from a traced run of the
+//! same world (`CONDUIT_TEST_HOOK=trace=PATH`), so every aimed kill lands.
+//! The short form kills at the first and the last pass of every point each
+//! policy passes, and runs in CI. The long form is one command (see
+//! docs/reliability.md): `CONDUIT_CRASH_ROUNDS=3000 cargo test -p conduit
+//! --test suite crash::long -- --nocapture`, seeded by `CONDUIT_CRASH_SEED`.
 
 use crate::support::*;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-
-/// Where the host can be killed, by name (see host/src/testhook.rs).
-const POINTS: &[&str] = &[
-    "sync:scanned",
-    "sync:planned",
-    "stage:written",
-    "exec:staged",
-    "exec:committed",
-    "exec:trashed",
-    "exec:renamed",
-    "exec:flushed",
-    "exec:evictions-recorded",
-    "exec:evicted",
-    "exec:archived",
-];
 
 const POLICIES: &[&str] = &["replicate", "synchronize", "offload", "archive"];
 
@@ -204,27 +191,54 @@ fn killed_by(w: &World, hook: &str) -> bool {
     out.status.code().is_none()
 }
 
+/// Every pass of a named point in `policy`'s run of the prepared world, in
+/// order: `(point, n)` for the n-th pass of that point.
+fn passes(policy: &str) -> Vec<(String, u64)> {
+    let (w, _) = prepared(policy);
+    let trace = w.home.join("trace");
+    let out = w
+        .cmd()
+        .env("CONDUIT_TEST_HOOK", format!("trace={}", trace.display()))
+        .args(["sync", "c", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the traced run of {policy}: {out:?}");
+    let mut seen = HashMap::<String, u64>::new();
+    std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|point| {
+            let n = seen.entry(point.to_string()).or_default();
+            *n += 1;
+            (point.to_string(), *n)
+        })
+        .collect()
+}
+
 #[test]
 fn short_every_policy_killed_at_every_point_loses_nothing() {
     let mut kills = 0;
     let mut cases = 0;
     for policy in POLICIES {
-        for point in POINTS {
-            for nth in [1, 3] {
-                let (w, versions) = prepared(policy);
-                let what = format!("{policy} killed at {point}@{nth}");
-                if killed_by(&w, &format!("{point}@{nth}:kill")) {
-                    kills += 1;
-                }
-                recovered(&w, policy, &versions, &what);
-                cases += 1;
+        let passes = passes(policy);
+        // The first and the last pass of each point.
+        let last: HashMap<&str, u64> = passes.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+        let mut aims: BTreeSet<(&str, u64)> = last.iter().map(|(p, n)| (*p, *n)).collect();
+        aims.extend(last.keys().map(|p| (*p, 1)));
+        for (point, nth) in aims {
+            let (w, versions) = prepared(policy);
+            let what = format!("{policy} killed at {point}@{nth}");
+            if killed_by(&w, &format!("{point}@{nth}:kill")) {
+                kills += 1;
             }
+            recovered(&w, policy, &versions, &what);
+            cases += 1;
         }
     }
     eprintln!("crash harness (short): {cases} cases, {kills} kills");
     assert!(
-        kills > cases / 3,
-        "most points are reached: {kills} of {cases}"
+        kills * 10 >= cases * 9,
+        "the traced points are reached: {kills} kills of {cases}"
     );
 }
 
@@ -245,6 +259,8 @@ fn long_random_kills_lose_nothing() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let mut rng = Rng::new(seed);
+    let passes: HashMap<&str, Vec<(String, u64)>> =
+        POLICIES.iter().map(|p| (*p, passes(p))).collect();
     let mut kills = 0;
     for round in 0..rounds {
         let policy = POLICIES[rng.below(POLICIES.len() as u64) as usize];
@@ -266,8 +282,8 @@ fn long_random_kills_lose_nothing() {
             }
             child.wait().unwrap();
         } else {
-            let point = POINTS[rng.below(POINTS.len() as u64) as usize];
-            let nth = 1 + rng.below(12);
+            let passes = &passes[policy];
+            let (point, nth) = &passes[rng.below(passes.len() as u64) as usize];
             what = format!("round {round} (seed {seed}): {policy} killed at {point}@{nth}");
             if killed_by(&w, &format!("{point}@{nth}:kill")) {
                 kills += 1;

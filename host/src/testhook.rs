@@ -7,12 +7,18 @@
 //! - `pause=PATH`: create PATH, then wait until someone removes it (a test
 //!   changes the disk at exactly that moment: the symlink races).
 //!
+//! `CONDUIT_TEST_HOOK=trace=PATH` appends the name of every point passed to
+//! PATH, one per line: the crash harness learns from it where a run can be
+//! killed, so every kill it aims lands.
+//!
 //! Unset, a point costs one load of an initialized `OnceLock`. The points are
 //! named where they are passed; `docs/reliability.md` lists them.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The environment variable that arms the hooks.
 pub const VAR: &str = "CONDUIT_TEST_HOOK";
@@ -29,12 +35,24 @@ struct Hook {
     seen: AtomicU64,
 }
 
-fn hooks() -> &'static [Hook] {
-    static HOOKS: OnceLock<Vec<Hook>> = OnceLock::new();
+struct Hooks {
+    trace: Option<Mutex<File>>,
+    hooks: Vec<Hook>,
+}
+
+fn hooks() -> &'static Hooks {
+    static HOOKS: OnceLock<Hooks> = OnceLock::new();
     HOOKS.get_or_init(|| {
-        std::env::var(VAR)
-            .map(|spec| spec.split(',').filter_map(parse).collect())
-            .unwrap_or_default()
+        let spec = std::env::var(VAR).unwrap_or_default();
+        let trace = spec
+            .split(',')
+            .find_map(|s| s.strip_prefix("trace="))
+            .and_then(|path| File::options().create(true).append(true).open(path).ok())
+            .map(Mutex::new);
+        Hooks {
+            trace,
+            hooks: spec.split(',').filter_map(parse).collect(),
+        }
     })
 }
 
@@ -57,7 +75,11 @@ fn parse(spec: &str) -> Option<Hook> {
 
 /// Pass the point `name`.
 pub fn point(name: &str) {
-    for hook in hooks() {
+    let hooks = hooks();
+    if let Some(trace) = &hooks.trace {
+        let _ = writeln!(trace.lock().unwrap_or_else(|e| e.into_inner()), "{name}");
+    }
+    for hook in &hooks.hooks {
         if hook.point != name || hook.seen.fetch_add(1, Ordering::SeqCst) + 1 != hook.nth {
             continue;
         }
