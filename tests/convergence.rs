@@ -54,17 +54,7 @@ fn apply(root: &Path, op: &Op, content: &str) {
         let _ = std::fs::remove_file(p).or_else(|_| std::fs::remove_dir_all(p));
     };
     match op {
-        Op::Write(i) => {
-            let path = at(*i);
-            if path
-                .parent()
-                .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
-                && !path.is_dir()
-            {
-                let _ = std::fs::remove_file(&path);
-                let _ = std::fs::write(&path, content);
-            }
-        }
+        Op::Write(i) => replace_file(&at(*i), |path| std::fs::write(path, content)),
         Op::Delete(i) => remove(&at(*i)),
         Op::Rename(i, j) => {
             if let Some(parent) = at(*j).parent() {
@@ -99,16 +89,21 @@ fn apply(root: &Path, op: &Op, content: &str) {
             }
         }
         Op::Symlink(i, j) => {
-            let path = at(*i);
-            if path
-                .parent()
-                .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
-                && !path.is_dir()
-            {
-                let _ = std::fs::remove_file(&path);
-                let _ = std::os::unix::fs::symlink(PATHS[*j], &path);
-            }
+            replace_file(&at(*i), |path| std::os::unix::fs::symlink(PATHS[*j], path))
         }
+    }
+}
+
+/// Put what `make` creates at `path` in place of a file or symlink there
+/// (a folder stays: replacing one is `TypeChange`).
+fn replace_file(path: &Path, make: impl FnOnce(&Path) -> std::io::Result<()>) {
+    if path
+        .parent()
+        .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+        && !path.is_dir()
+    {
+        let _ = std::fs::remove_file(path);
+        let _ = make(path);
     }
 }
 

@@ -27,21 +27,7 @@ pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
 /// `<stem>.conflict-<YYYYMMDD-HHMMSS>-<source|destination>[.<ext>]`, in the
 /// same directory as `path`.
 pub fn conflict_name(path: &str, now_ns: i64, side: crate::Side) -> String {
-    let (dir, name) = match path.rfind('/') {
-        Some(i) => path.split_at(i + 1),
-        None => ("", path),
-    };
-    // A leading dot starts a hidden name, not an extension.
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => name.split_at(i),
-        _ => (name, ""),
-    };
-    let (y, mo, d, h, mi, s) = civil_from_unix(now_ns.div_euclid(1_000_000_000));
-    let tag = format!(
-        ".conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}",
-        side.name()
-    );
-    format!("{dir}{}", fit_name(stem, &tag, ext))
+    conflict_name_numbered(path, now_ns, side, None)
 }
 
 /// [`conflict_name`], made unique: where `taken(name)` says a name is in
@@ -53,29 +39,30 @@ pub fn conflict_name_where(
     side: crate::Side,
     taken: impl Fn(&str) -> bool,
 ) -> String {
-    let first = conflict_name(path, now_ns, side);
-    if !taken(&first) {
-        return first;
-    }
+    std::iter::once(None)
+        .chain((2u64..).map(Some))
+        .map(|n| conflict_name_numbered(path, now_ns, side, n))
+        .find(|candidate| !taken(candidate))
+        .expect("an unbounded range yields a free name")
+}
+
+fn conflict_name_numbered(path: &str, now_ns: i64, side: crate::Side, n: Option<u64>) -> String {
     let (dir, name) = match path.rfind('/') {
         Some(i) => path.split_at(i + 1),
         None => ("", path),
     };
+    // A leading dot starts a hidden name, not an extension.
     let (stem, ext) = match name.rfind('.') {
         Some(i) if i > 0 => name.split_at(i),
         _ => (name, ""),
     };
     let (y, mo, d, h, mi, s) = civil_from_unix(now_ns.div_euclid(1_000_000_000));
-    (2u64..)
-        .map(|n| {
-            let tag = format!(
-                ".conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}-{n}",
-                side.name()
-            );
-            format!("{dir}{}", fit_name(stem, &tag, ext))
-        })
-        .find(|candidate| !taken(candidate))
-        .expect("an unbounded range yields a free name")
+    let counter = n.map(|n| format!("-{n}")).unwrap_or_default();
+    let tag = format!(
+        ".conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}{counter}",
+        side.name()
+    );
+    format!("{dir}{}", fit_name(stem, &tag, ext))
 }
 
 /// Conflict names for one plan: none is a path the diff holds on either
