@@ -311,6 +311,16 @@ fn invalid_plans_fail_the_sync_and_change_nothing() {
         ("rename-absolute", "is absolute"),
         ("contradict", "contradictory actions"),
         ("copy-missing", "where the entry does not exist"),
+        ("rename-nul", "contains a NUL byte"),
+        (
+            "rename-bookkeeping",
+            "inside Conduit's own `.conduit` folder",
+        ),
+        ("rename-long", "has a name of 300 bytes"),
+        ("flood", "returned 100000 actions"),
+        ("long-reason", "reason is 8388608 bytes long"),
+        ("spin", "ran out of fuel"),
+        ("memory-bomb", "MiB of memory"),
         ("panic", "policy `misbehave` crashed"),
         ("refuse", "this diff makes no sense to me"),
     ];
