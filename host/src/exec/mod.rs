@@ -6,10 +6,10 @@
 //! 2. **Compound** changes (conflict copies, renames, symlinks) run one entry
 //!    at a time in the order the policy gave.
 //! 3. **Transfers** — plain copies, hydrations, archive moves — run in
-//!    batches: every file of a batch is staged under a temporary name beside
-//!    its target by parallel workers, one `syncfs` makes the batch durable,
-//!    each staged file is renamed over its target (the old version
-//!    hard-linked into the trash first), a second `syncfs` makes the renames
+//!    batches: every file of a batch is staged in the root's staging area
+//!    (`.conduit/tmp`) by parallel workers, one `syncfs` makes the batch
+//!    durable, each staged file is swapped into place (the old version
+//!    hard-linked into the trash first), a second `syncfs` makes the swaps
 //!    durable, and each committed file is re-read and its BLAKE3 compared
 //!    with the digest the scan recorded for the source. A mismatch is retried
 //!    a bounded number of times; a source that changed since the scan is

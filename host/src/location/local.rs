@@ -143,6 +143,16 @@ impl LocalRoot {
                     self.path.display()
                 ),
             )
+        } else if e.raw_os_error() == Some(libc::EXDEV) {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{rel:?} is on another filesystem than the root {} (a mount point inside \
+                     it); Conduit stages, commits and trashes within the root's filesystem: make \
+                     the mounted folder a conduit of its own, or ignore it",
+                    self.path.display()
+                ),
+            )
         } else {
             e
         }
