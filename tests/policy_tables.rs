@@ -1,5 +1,6 @@
-//! DESIGN §6 as tables: each row is base / source / destination states and
-//! options, and the plan the built-in policy must produce. Every row runs
+//! The built-in policies' semantics (docs/architecture.md) as tables: each
+//! row is base / source / destination states and options, and the plan the
+//! built-in policy must produce. Every row runs
 //! through the real wasm component and the host's plan validation.
 
 use crate::common::*;
@@ -486,6 +487,22 @@ fn archive() {
                     e("a-2.txt").dst(file("v3")),
                 ],
                 vec!["a.txt: move to a-3.txt"],
+            ),
+            row(
+                "a folder the destination holds as a file or symlink: archived beside it",
+                vec![
+                    e("e").src(dir()).dst(symlink("a")),
+                    e("e/a").src(file("v1")),
+                    e("f").src(dir()).dst(file("v2")),
+                    e("f-2").dst(file("v3")),
+                    e("f/g/h.txt").src(file("v4")),
+                ],
+                vec![
+                    "e: delete source",
+                    "e/a: move to e-2/a",
+                    "f: delete source",
+                    "f/g/h.txt: move to f-3/g/h.txt",
+                ],
             ),
             row(
                 "dedupe: content anywhere in the destination is not copied again",

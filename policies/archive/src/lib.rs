@@ -43,9 +43,16 @@ impl Policy for Archive {
         let by_date = ctx.text("layout") == Some("by-date");
         let dedupe = ctx.flag("dedupe").unwrap_or(false);
         // What the destination holds, and what this plan will add to it.
-        let mut taken: HashMap<String, Option<Digest>> = entries
+        let mut taken: HashMap<String, Held> = entries
             .iter()
-            .filter_map(|e| e.destination.as_ref().map(|d| (e.path.clone(), d.digest)))
+            .filter_map(|e| {
+                let d = e.destination.as_ref()?;
+                let held = match d.kind {
+                    Kind::Directory => Held::Folder,
+                    _ => Held::Content(d.digest),
+                };
+                Some((e.path.clone(), held))
+            })
             .collect();
         let mut stored: HashMap<Digest, String> = HashMap::new();
         if dedupe {
@@ -79,7 +86,7 @@ impl Policy for Archive {
                     free_name(&wanted, digest, &taken)
                 }
             };
-            taken.insert(target.clone(), Some(digest));
+            taken.insert(target.clone(), Held::Content(Some(digest)));
             if dedupe {
                 stored.entry(digest).or_insert_with(|| target.clone());
             }
@@ -114,10 +121,36 @@ fn dated_path(path: &str, mtime_ns: i64) -> String {
     format!("{year:04}/{month:02}/{name}")
 }
 
+/// What the destination holds at a path.
+enum Held {
+    Folder,
+    /// A file or symlink, with its digest where known.
+    Content(Option<Digest>),
+}
+
 /// `wanted` if it is free or already holds this content, else the first free
-/// `<stem>-<n>[.<ext>]` beside it.
-fn free_name(wanted: &str, digest: Digest, taken: &HashMap<String, Option<Digest>>) -> String {
-    let usable = |p: &str| taken.get(p).is_none_or(|d| *d == Some(digest));
+/// `<stem>-<n>[.<ext>]` beside it. A folder on the way that the destination
+/// holds as a file or symlink is renamed the same way (`<name>-<n>`), so the
+/// copy never has to pass through it.
+fn free_name(wanted: &str, digest: Digest, taken: &HashMap<String, Held>) -> String {
+    let is_content = |p: &str| matches!(taken.get(p), Some(Held::Content(_)));
+    let blocked = wanted
+        .match_indices('/')
+        .map(|(slash, _)| &wanted[..slash])
+        .find(|folder| is_content(folder));
+    if let Some(folder) = blocked {
+        let (parent, name) = folder.split_at(folder.rfind('/').map_or(0, |i| i + 1));
+        let free = (2u64..)
+            .map(|n| format!("{parent}{}", fit_name(name, &format!("-{n}"), "")))
+            .find(|candidate| !is_content(candidate))
+            .expect("an unbounded range yields a free name");
+        return free_name(&format!("{free}{}", &wanted[folder.len()..]), digest, taken);
+    }
+    let usable = |p: &str| match taken.get(p) {
+        None => true,
+        Some(Held::Content(d)) => *d == Some(digest),
+        Some(Held::Folder) => false,
+    };
     if usable(wanted) {
         return wanted.to_string();
     }
