@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of `conduit sync` against rsync -a, rclone sync, cp -a
-# and unison -batch on generated trees (DESIGN §8). Writes the table between
+# and unison -batch on generated trees (targets: docs/architecture.md). Writes the table between
 # the sync-bench markers in BENCHMARKS.md.
 #
 #   bench/sync.sh                 # full size: 100k files / 1 GiB, and 8 x 256 MiB

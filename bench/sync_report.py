@@ -70,7 +70,7 @@ def results_table(rows) -> list[str]:
 
 
 def targets(rows) -> list[str]:
-    """DESIGN §8's targets that this run measures, met or not."""
+    """The performance targets of docs/architecture.md that this run measures, met or not."""
     out = []
 
     def check(tree, scenario, ours, theirs, limit, text, as_throughput=False):
@@ -150,7 +150,7 @@ def render(work: Path) -> str:
         "rsync, rclone, cp and unison leave dirty pages behind (rclone does compare an MD5 "
         "after each copy). Peak RSS is that of the largest single process (rsync runs three).",
         "",
-        "Targets (DESIGN §8) this run measures:",
+        "Targets (docs/architecture.md, performance targets) this run measures:",
         "",
         *targets(rows),
         "",

@@ -1,6 +1,6 @@
-//! End to end through the binary: the safety guards of DESIGN §5 (each halts
-//! with exit 4, changes nothing on disk and names the guard and the way
-//! forward), files that change while a run is under way, a run killed with
+//! End to end through the binary: the safety guards of docs/architecture.md
+//! (each halts with exit 4, changes nothing on disk and names the guard and
+//! the way forward), files that change while a run is under way, a run killed with
 //! SIGKILL, and two runs of one conduit at once.
 
 use crate::support::*;

@@ -1,6 +1,7 @@
 //! Plan a diff through the wasm component and through the same policy logic
 //! compiled natively, at 1k, 100k and 1M entries; print a Markdown table of
-//! times, peak memory and ratios (DESIGN §8: wasm ≤ 2× native at 1M).
+//! times, peak memory and ratios (the target, docs/architecture.md: wasm
+//! ≤ 2× native at 1M).
 //!
 //! `cargo bench -p conduit --bench plan`. Each case runs in child processes
 //! so that peak RSS and first calls are their own.

@@ -69,7 +69,7 @@ const HOST_SETTINGS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The default mass-delete threshold (DESIGN §5), in percent.
+/// The default mass-delete threshold (a safety guard, docs/architecture.md), in percent.
 pub const DEFAULT_MAX_DELETE_PCT: f64 = 50.0;
 const DEFAULT_TRASH_DAYS: u32 = 30;
 

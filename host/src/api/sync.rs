@@ -1,5 +1,6 @@
-//! One sync run of one conduit (a "generation"), DESIGN §2: preflight, scan,
-//! diff, plan, validate, guards, execute, commit.
+//! One sync run of one conduit (a "generation"), the data path of
+//! docs/architecture.md: preflight, scan, diff, plan, validate, guards,
+//! execute, commit.
 
 use std::collections::HashMap;
 use std::fs::File;

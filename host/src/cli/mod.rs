@@ -1,6 +1,6 @@
-//! The `conduit` command line (DESIGN §7): parses arguments, calls the
-//! library ([`crate::api`]), prints for people or as JSON, and maps outcomes
-//! to exit codes.
+//! The `conduit` command line (its contract: docs/architecture.md): parses
+//! arguments, calls the library ([`crate::api`]), prints for people or as
+//! JSON, and maps outcomes to exit codes.
 
 mod conduit_cmd;
 mod demo;
@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::api::Keep;
 use crate::policy::options;
 
-/// Exit codes of DESIGN §7.
+/// Exit codes, the command-line contract of docs/architecture.md.
 pub mod exit {
     /// Done.
     pub const OK: i32 = 0;

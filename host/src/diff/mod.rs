@@ -61,8 +61,9 @@ pub fn entries(
     entries
 }
 
-/// Classify one side against base (DESIGN §2.3). Content equality is by
-/// digest for files and symlinks; directories are equal by kind.
+/// Classify one side against base (docs/architecture.md, diff). Content
+/// equality is by digest for files and symlinks; directories are equal by
+/// kind.
 pub fn classify(base: Option<&State>, now: Option<&State>) -> Change {
     match (base, now) {
         (None, None) => Change::Unchanged,

@@ -1,6 +1,6 @@
-//! The safety guards of DESIGN §5: the reasons users lose data with other
-//! tools, each checked before anything is changed. A guard that trips
-//! returns the message for `halted`: what it saw and how to proceed.
+//! The safety guards (docs/architecture.md): the reasons users lose data
+//! with other tools, each checked before anything is changed. A guard that
+//! trips returns the message for `halted`: what it saw and how to proceed.
 
 use std::collections::HashMap;
 use std::path::Path;
