@@ -181,3 +181,82 @@ fn a_large_diff_crosses_intact() {
     let expected: Vec<String> = entries.iter().map(sent).collect();
     assert_eq!(received(&entries), expected);
 }
+
+/// The change classes of an echo line: (source, destination).
+fn echoed_changes(line: &str) -> (String, String) {
+    let fields: Vec<&str> = line.split('|').collect();
+    (fields[2].to_string(), fields[4].to_string())
+}
+
+/// An offloaded path where the person put a new file: a real sync, `conduit
+/// policy test`, the SDK's harness and this suite's builder all send it as
+/// *created* on the source (they once disagreed: the copies outside the
+/// host's diff said `modified`).
+#[test]
+fn an_offloaded_path_is_classified_alike_by_a_sync_policy_test_and_the_harnesses() {
+    use crate::support::{World, write};
+    let fixture = env!("CONDUIT_FIXTURE_MISBEHAVE");
+    let w = World::new();
+    w.run(&["policy", "install", fixture]).expect(0);
+    w.add("c", "misbehave", &["--set", "mode=offload-echo"]);
+    write(&w.a, "a.txt", "v1");
+    w.sync("c", &[], 0);
+    assert!(!w.a.join("a.txt").exists(), "evicted");
+    write(&w.a, "a.txt", "v2");
+    let report = w
+        .run(&["sync", "c", "--dry-run", "--json"])
+        .expect(0)
+        .json();
+    let planned = report["plan"][0].as_str().unwrap_or_default();
+    let synced = echoed_changes(planned.strip_prefix("skip a.txt: ").expect(planned));
+
+    let diff = w.home.join("diff.json");
+    std::fs::write(
+        &diff,
+        r#"{"entries": [{"path": "a.txt", "base": {"digest": "v1"},
+            "source": {"digest": "v2"}, "destination": {"digest": "v1"}, "offloaded": true}]}"#,
+    )
+    .unwrap();
+    let tested = w
+        .run(&[
+            "policy",
+            "test",
+            "misbehave",
+            diff.to_str().unwrap(),
+            "--set",
+            "mode=echo",
+        ])
+        .expect(0)
+        .json();
+    let tested = echoed_changes(tested["actions"][0]["reason"].as_str().unwrap());
+
+    use conduit_policy::testing as sdk;
+    let sdk_entry = sdk::entry("a.txt")
+        .base(sdk::file("v1"))
+        .source(sdk::file("v2"))
+        .destination(sdk::file("v1"))
+        .offloaded()
+        .build();
+    let ours = e("a.txt")
+        .base(file("v1"))
+        .src(file("v2"))
+        .dst(file("v1"))
+        .offloaded()
+        .build();
+    let want = ("created".to_string(), "unchanged".to_string());
+    assert_eq!(synced, want, "a real sync");
+    assert_eq!(tested, want, "conduit policy test");
+    assert_eq!(
+        (sdk_entry.source_change, sdk_entry.destination_change),
+        (
+            conduit_policy::Change::Created,
+            conduit_policy::Change::Unchanged
+        ),
+        "the SDK's harness"
+    );
+    assert_eq!(
+        (change(ours.source_change), change(ours.destination_change)),
+        ("created", "unchanged"),
+        "tests/common"
+    );
+}

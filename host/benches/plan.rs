@@ -229,9 +229,11 @@ fn diff(n: usize) -> (host::Context, Vec<host::Entry>) {
                 _ => (Some(state(i - 1, 1)), None),
             };
             let base = if i % 10 == 9 { None } else { base };
+            let (source_change, destination_change) =
+                conduit::diff::changes(base.as_ref(), source.as_ref(), destination.as_ref(), false);
             host::Entry {
-                source_change: conduit::diff::classify(base.as_ref(), source.as_ref()),
-                destination_change: conduit::diff::classify(base.as_ref(), destination.as_ref()),
+                source_change,
+                destination_change,
                 path,
                 source,
                 destination,

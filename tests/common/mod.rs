@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use conduit::diff::classify;
+use conduit::diff::changes;
 use conduit::plan::{self, Plan};
 use conduit::policy::{
     Action, Context, Entry, Kind, LoadedPolicy, Operation, PolicyError, Runtime, Setting, State,
@@ -120,12 +120,12 @@ impl E {
     }
     pub fn build(self) -> Entry {
         let mut e = self.entry;
-        e.source_change = if e.offloaded && e.source.is_none() {
-            conduit::policy::Change::Unchanged
-        } else {
-            classify(e.base.as_ref(), e.source.as_ref())
-        };
-        e.destination_change = classify(e.base.as_ref(), e.destination.as_ref());
+        (e.source_change, e.destination_change) = changes(
+            e.base.as_ref(),
+            e.source.as_ref(),
+            e.destination.as_ref(),
+            e.offloaded,
+        );
         e
     }
 }

@@ -31,15 +31,13 @@ pub fn entries(
         let base_state = agreed.map(|r| r.state);
         let offloaded = agreed.is_some_and(|r| r.offloaded);
         let source_state = a.map(Record::state);
-        let source_change = match (offloaded, &source_state) {
-            // An evicted file is not a deletion.
-            (true, None) => Change::Unchanged,
-            // A new file where an offloaded one was.
-            (true, Some(_)) => Change::Created,
-            _ => classify(base_state.as_ref(), source_state.as_ref()),
-        };
         let destination_state = b.map(Record::state);
-        let destination_change = classify(base_state.as_ref(), destination_state.as_ref());
+        let (source_change, destination_change) = changes(
+            base_state.as_ref(),
+            source_state.as_ref(),
+            destination_state.as_ref(),
+            offloaded,
+        );
         if scope == Scope::Changes
             && source_change == Change::Unchanged
             && destination_change == Change::Unchanged
@@ -61,23 +59,23 @@ pub fn entries(
     entries
 }
 
-/// Classify one side against base (docs/architecture.md, diff). Content
-/// equality is by digest for files and symlinks; directories are equal by
-/// kind.
-pub fn classify(base: Option<&State>, now: Option<&State>) -> Change {
-    match (base, now) {
-        (None, None) => Change::Unchanged,
-        (None, Some(_)) => Change::Created,
-        (Some(_), None) => Change::Deleted,
-        (Some(b), Some(n)) if b.kind != n.kind => Change::TypeChanged,
-        (Some(b), Some(n))
-            if n.kind == crate::policy::Kind::Directory
-                || b.digest == n.digest && n.digest.is_some() =>
-        {
-            Change::Unchanged
-        }
-        (Some(_), Some(_)) => Change::Modified,
-    }
+/// How each side of an entry changed since base, by the contract's rule
+/// (`conduit_contract::changes`): the one classification the host's diff,
+/// `conduit policy test` and the test harnesses share. `offloaded`: base
+/// records the source copy as evicted.
+pub fn changes(
+    base: Option<&State>,
+    source: Option<&State>,
+    destination: Option<&State>,
+    offloaded: bool,
+) -> (Change, Change) {
+    let (s, d) = conduit_contract::changes(
+        base.map(State::content),
+        source.map(State::content),
+        destination.map(State::content),
+        offloaded,
+    );
+    (s.into(), d.into())
 }
 
 #[cfg(test)]
@@ -144,42 +142,6 @@ mod tests {
             });
             assert_eq!(all.len(), 1, "row {i}: scope everything sends every path");
             assert!(all[0].pinned && all[0].offloaded == (base < 0), "row {i}");
-        }
-    }
-
-    fn st(kind: Kind, d: Option<u64>) -> State {
-        State {
-            kind,
-            size: 1,
-            mtime_ns: 0,
-            mode: 0o644,
-            digest: d.map(|x| (x, 0, 0, 0)),
-        }
-    }
-
-    #[test]
-    fn classification_table() {
-        let file = |d| Some(st(Kind::File, Some(d)));
-        let dir = Some(st(Kind::Directory, None));
-        let unreadable = Some(st(Kind::File, None));
-        let link = |d| Some(st(Kind::Symlink, Some(d)));
-        let rows: Vec<(Option<State>, Option<State>, Change)> = vec![
-            (None, None, Change::Unchanged),
-            (None, file(1), Change::Created),
-            (None, dir, Change::Created),
-            (file(1), None, Change::Deleted),
-            (file(1), file(1), Change::Unchanged),
-            (file(1), file(2), Change::Modified),
-            (file(1), unreadable, Change::Modified),
-            (unreadable, file(1), Change::Modified),
-            (dir, dir, Change::Unchanged),
-            (file(1), dir, Change::TypeChanged),
-            (dir, file(1), Change::TypeChanged),
-            (link(1), link(2), Change::Modified),
-            (link(1), file(1), Change::TypeChanged),
-        ];
-        for (i, (base, now, want)) in rows.into_iter().enumerate() {
-            assert_eq!(classify(base.as_ref(), now.as_ref()), want, "row {i}");
         }
     }
 }

@@ -890,5 +890,5 @@ fn changed(side: Side) -> String {
 }
 
 fn same_content(a: &Record, b: &Record) -> bool {
-    a.kind == b.kind && (a.kind == Kind::Directory || (a.digest.is_some() && a.digest == b.digest))
+    a.state().content().same_as(&b.state().content())
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use crate::diff::classify;
+use crate::diff::changes;
 use crate::policy::{
     Action, Change, Context, Entry, Kind, Operation, Setting, State, Volume, digest_from_bytes,
 };
@@ -162,19 +162,19 @@ impl EntryJson {
         let base = self.base.map(StateJson::into_state);
         let source = self.source.map(StateJson::into_state);
         let destination = self.destination.map(StateJson::into_state);
-        let change = |given: Option<ChangeJson>, now: &Option<State>| {
-            given.map_or_else(
-                || classify(base.as_ref(), now.as_ref()),
-                ChangeJson::into_change,
-            )
-        };
+        let (source_change, destination_change) = changes(
+            base.as_ref(),
+            source.as_ref(),
+            destination.as_ref(),
+            self.offloaded,
+        );
         Entry {
-            source_change: if self.offloaded && source.is_none() {
-                Change::Unchanged
-            } else {
-                change(self.source_change, &source)
-            },
-            destination_change: change(self.destination_change, &destination),
+            source_change: self
+                .source_change
+                .map_or(source_change, ChangeJson::into_change),
+            destination_change: self
+                .destination_change
+                .map_or(destination_change, ChangeJson::into_change),
             path: self.path,
             source,
             destination,

@@ -19,7 +19,7 @@ pub const CONTRACT: &str = "conduit:policy@1.0.0";
 pub const POLICY_INTERFACE: &str = "conduit:policy/policy@1.0.0";
 
 /// A BLAKE3 digest in the contract's layout (four little-endian words).
-pub type Digest = (u64, u64, u64, u64);
+pub use conduit_contract::Digest;
 
 /// Pack 32 digest bytes into the contract's layout.
 pub fn digest_from_bytes(bytes: &[u8; 32]) -> Digest {
@@ -60,6 +60,38 @@ impl Entry {
         match side {
             Side::Source => self.source.as_ref(),
             Side::Destination => self.destination.as_ref(),
+        }
+    }
+}
+
+impl State {
+    /// The part of the state the contract's rules compare.
+    pub fn content(&self) -> conduit_contract::Content {
+        conduit_contract::Content {
+            kind: self.kind.into(),
+            digest: self.digest,
+        }
+    }
+}
+
+impl From<Kind> for conduit_contract::Kind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::File => conduit_contract::Kind::File,
+            Kind::Directory => conduit_contract::Kind::Directory,
+            Kind::Symlink => conduit_contract::Kind::Symlink,
+        }
+    }
+}
+
+impl From<conduit_contract::Change> for Change {
+    fn from(change: conduit_contract::Change) -> Self {
+        match change {
+            conduit_contract::Change::Unchanged => Change::Unchanged,
+            conduit_contract::Change::Created => Change::Created,
+            conduit_contract::Change::Modified => Change::Modified,
+            conduit_contract::Change::Deleted => Change::Deleted,
+            conduit_contract::Change::TypeChanged => Change::TypeChanged,
         }
     }
 }

@@ -131,18 +131,7 @@ pub fn unreadable() -> State {
 
 /// How `now` differs from `base`, exactly as the host's diff classifies it.
 pub fn classify(base: Option<&State>, now: Option<&State>) -> Change {
-    match (base, now) {
-        (None, None) => Change::Unchanged,
-        (None, Some(_)) => Change::Created,
-        (Some(_), None) => Change::Deleted,
-        (Some(b), Some(n)) if b.kind != n.kind => Change::TypeChanged,
-        (Some(b), Some(n))
-            if n.kind == Kind::Directory || (n.digest.is_some() && b.digest == n.digest) =>
-        {
-            Change::Unchanged
-        }
-        (Some(_), Some(_)) => Change::Modified,
-    }
+    conduit_contract::classify(base.map(State::content), now.map(State::content)).into()
 }
 
 /// Builds an [`Entry`]; change classes are derived from base on `build`.
@@ -201,12 +190,14 @@ impl EntryBuilder {
     /// The entry, with `source-change` and `destination-change` derived.
     pub fn build(self) -> Entry {
         let mut e = self.entry;
-        e.source_change = if e.offloaded && e.source.is_none() {
-            Change::Unchanged
-        } else {
-            classify(e.base.as_ref(), e.source.as_ref())
-        };
-        e.destination_change = classify(e.base.as_ref(), e.destination.as_ref());
+        let (source, destination) = conduit_contract::changes(
+            e.base.as_ref().map(State::content),
+            e.source.as_ref().map(State::content),
+            e.destination.as_ref().map(State::content),
+            e.offloaded,
+        );
+        e.source_change = source.into();
+        e.destination_change = destination.into();
         e
     }
 }

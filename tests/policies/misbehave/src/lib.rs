@@ -1,7 +1,9 @@
 //! A hostile policy for the sandbox tests. Each `mode` breaks one rule the
 //! host must enforce; the tests check that each ends in its own clear error.
-//! One mode is friendly: `echo` reports every field it received, so that
-//! tests/policy_boundary.rs can check the host's lowering of the diff.
+//! Two modes are friendly: `echo` reports every field it received, so that
+//! tests/policy_boundary.rs can check the host's lowering of the diff, and
+//! `offload-echo` stores and evicts every new file, then echoes what an
+//! offloaded path looks like in a real sync.
 
 use conduit_policy::{
     Action, Change, Context, Entry, Info, Kind, Policy, Scope, Settings, Side, State, act, spec,
@@ -24,6 +26,7 @@ const MODES: &[&str] = &[
     "copy-missing",
     "chatty",
     "echo",
+    "offload-echo",
     "environment",
     "rename-nul",
     "rename-bookkeeping",
@@ -83,6 +86,17 @@ impl Policy for Misbehave {
                 .iter()
                 .enumerate()
                 .map(|(i, e)| act::skip(i, echo(e)))
+                .collect(),
+            "offload-echo" => entries
+                .iter()
+                .enumerate()
+                .flat_map(|(i, e)| match (&e.source, e.offloaded) {
+                    (_, true) => vec![act::skip(i, echo(e))],
+                    (Some(s), false) if s.kind == Kind::File => {
+                        vec![act::copy(i, Side::Source), act::evict(i)]
+                    }
+                    _ => vec![act::accept(i)],
+                })
                 .collect(),
             // What the world looks like from inside: it should be empty.
             "environment" => {
