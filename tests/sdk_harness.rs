@@ -139,6 +139,48 @@ fn native_runs_catch_plans_the_host_would_reject() {
     assert!(err.contains("where the entry does not exist"), "{err}");
 }
 
+/// The SDK's own run checks new paths with the contract's rule, the same
+/// the host applies: NUL bytes, Conduit's folder and overlong names too.
+#[test]
+fn native_runs_refuse_every_path_the_host_refuses() {
+    struct Renamer;
+    thread_local!(static TARGET: std::cell::RefCell<String> = Default::default());
+    impl conduit_policy::Policy for Renamer {
+        fn describe() -> conduit_policy::Info {
+            conduit_policy::Info {
+                name: "renamer".into(),
+                version: "0.0.1".into(),
+                summary: "Renames to whatever the test says.".into(),
+                options: vec![],
+                scope: conduit_policy::Scope::Changes,
+            }
+        }
+        fn plan(
+            _: &conduit_policy::Context,
+            _: &[conduit_policy::Entry],
+        ) -> Result<Vec<conduit_policy::Action>, String> {
+            let to = TARGET.with(|t| t.borrow().clone());
+            Ok(vec![conduit_policy::act::rename(
+                0,
+                conduit_policy::Side::Source,
+                to,
+            )])
+        }
+    }
+    let case = Case::new("x").entry(entry("a").source(file("x")));
+    let long = "n".repeat(300);
+    for (to, why) in [
+        ("a\0b", "NUL"),
+        (".conduit/trash/a", "own `.conduit` folder"),
+        (long.as_str(), "300 bytes"),
+        ("../a", "`..`"),
+    ] {
+        TARGET.with(|t| *t.borrow_mut() = to.to_string());
+        let err = plan::<Renamer>(&case).unwrap_err();
+        assert!(err.contains(why), "{to:?}: {err}");
+    }
+}
+
 #[test]
 fn unfit_components_do_not_load_into_the_harness() {
     let err = Harness::load(LIAR.as_ref()).err().expect("refused");

@@ -22,6 +22,6 @@ pub mod scan;
 pub mod testhook;
 pub mod watch;
 
-/// The folder inside each root that holds Conduit's marker and trash. Always
-/// ignored by scans; no policy may name a path inside it.
-pub const BOOKKEEPING_DIR: &str = ".conduit";
+/// The folder inside each root that holds Conduit's marker, trash and
+/// staging area. Always ignored by scans; no policy may name a path inside it.
+pub use conduit_contract::BOOKKEEPING_DIR;

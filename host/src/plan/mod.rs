@@ -91,46 +91,7 @@ pub fn validate(
     })
 }
 
-/// A relative path a policy may name: `/`-separated, no empty, `.` or `..`
-/// components, not absolute, not inside Conduit's bookkeeping folder.
-pub fn check_relative_path(path: &str) -> Result<(), String> {
-    if path.is_empty() {
-        return Err("the path is empty".into());
-    }
-    if path.starts_with('/') {
-        return Err(format!(
-            "{path:?} is absolute; paths must be relative to the root"
-        ));
-    }
-    if path.contains('\0') {
-        return Err(format!("{path:?} contains a NUL byte"));
-    }
-    for component in path.split('/') {
-        match component {
-            "" => return Err(format!("{path:?} has an empty component")),
-            "." | ".." => {
-                return Err(format!(
-                    "{path:?} contains `{component}`; paths may not leave or name their directory"
-                ));
-            }
-            c if c.len() > conduit_policy::NAME_MAX => {
-                return Err(format!(
-                    "{path:?} has a name of {} bytes; names may have at most {}",
-                    c.len(),
-                    conduit_policy::NAME_MAX
-                ));
-            }
-            _ => {}
-        }
-    }
-    if path.split('/').next() == Some(crate::BOOKKEEPING_DIR) {
-        return Err(format!(
-            "{path:?} is inside Conduit's own `{}` folder",
-            crate::BOOKKEEPING_DIR
-        ));
-    }
-    Ok(())
-}
+pub use conduit_contract::check_relative_path;
 
 /// One action in words, for dry runs and logs: `copy a/b.txt source -> destination`.
 pub fn describe_action(entries: &[Entry], a: &Action) -> String {

@@ -74,6 +74,53 @@ pub fn changes(
     (source_change, classify(base, destination))
 }
 
+/// The longest name a path component may have, in bytes (Linux's NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
+/// The folder inside each root that holds Conduit's marker, trash and
+/// staging area. Never synced; no plan may name a path inside it.
+pub const BOOKKEEPING_DIR: &str = ".conduit";
+
+/// A relative path a policy may name: `/`-separated, no empty, `.` or `..`
+/// components, no NUL, no name over [`NAME_MAX`] bytes, not absolute, not
+/// inside [`BOOKKEEPING_DIR`]. The error says which rule the path breaks.
+pub fn check_relative_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("the path is empty".into());
+    }
+    if path.starts_with('/') {
+        return Err(format!(
+            "{path:?} is absolute; paths must be relative to the root"
+        ));
+    }
+    if path.contains('\0') {
+        return Err(format!("{path:?} contains a NUL byte"));
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return Err(format!("{path:?} has an empty component")),
+            "." | ".." => {
+                return Err(format!(
+                    "{path:?} contains `{component}`; paths may not leave or name their directory"
+                ));
+            }
+            c if c.len() > NAME_MAX => {
+                return Err(format!(
+                    "{path:?} has a name of {} bytes; names may have at most {NAME_MAX}",
+                    c.len()
+                ));
+            }
+            _ => {}
+        }
+    }
+    if path.split('/').next() == Some(BOOKKEEPING_DIR) {
+        return Err(format!(
+            "{path:?} is inside Conduit's own `{BOOKKEEPING_DIR}` folder"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +191,28 @@ mod tests {
             changes(file(1), file(2), file(1), false),
             (Modified, Unchanged)
         );
+    }
+
+    #[test]
+    fn relative_paths() {
+        for ok in ["a", "a/b.txt", ".conduitignore", "x/.conduit", "a..b"] {
+            assert_eq!(check_relative_path(ok), Ok(()), "{ok}");
+        }
+        let long = "n".repeat(NAME_MAX + 1);
+        let bad = [
+            ("", "empty"),
+            ("/etc/x", "absolute"),
+            ("a\0b", "NUL"),
+            ("a//b", "empty component"),
+            ("a/../b", "`..`"),
+            ("./a", "`.`"),
+            (long.as_str(), "256 bytes"),
+            (".conduit/trash/x", "own `.conduit` folder"),
+            (".conduit", "own `.conduit` folder"),
+        ];
+        for (path, why) in bad {
+            let err = check_relative_path(path).unwrap_err();
+            assert!(err.contains(why), "{path:?}: {err}");
+        }
     }
 }

@@ -49,9 +49,8 @@ pub use bindings::exports::conduit::policy::policy::{
     Action, Change, Context, Digest, Entry, Info, Kind, Operation, OptionSpec, OptionType, Rename,
     Scope, Setting, Side, State, Transfer, Value, Volume,
 };
-pub use time::{
-    ConflictNames, NAME_MAX, civil_from_unix, conflict_name, conflict_name_where, fit_name,
-};
+pub use conduit_contract::{NAME_MAX, check_relative_path};
+pub use time::{ConflictNames, civil_from_unix, conflict_name, conflict_name_where, fit_name};
 
 /// A sync policy: decides, never does.
 pub trait Policy {

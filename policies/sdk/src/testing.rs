@@ -396,12 +396,8 @@ pub fn plan<P: Policy>(case: &Case) -> Result<Vec<String>, String> {
             Operation::MoveToDestination(to) => to.as_deref(),
             _ => None,
         };
-        if let Some(to) = to
-            && (to.is_empty()
-                || to.starts_with('/')
-                || to.split('/').any(|c| c.is_empty() || c == "." || c == ".."))
-        {
-            problems.push(format!("{to:?} is not a relative path inside the root"));
+        if let Some(Err(why)) = to.map(conduit_contract::check_relative_path) {
+            problems.push(why);
         }
     }
     if !problems.is_empty() {

@@ -2,6 +2,8 @@
 //! `by-date` archive layout). Policies have no clock and no time zone: every
 //! instant comes from the host and is rendered in UTC.
 
+use conduit_contract::NAME_MAX;
+
 /// Split seconds since the Unix epoch into UTC
 /// `(year, month, day, hour, minute, second)`.
 ///
@@ -90,10 +92,6 @@ impl ConflictNames {
         name
     }
 }
-
-/// The longest name a path component may have, in bytes (Linux's NAME_MAX,
-/// and what the host's path check allows).
-pub const NAME_MAX: usize = 255;
 
 /// `stem + tag + ext` as one file name of at most [`NAME_MAX`] bytes: the
 /// stem is shortened (at a character boundary) so that the tag, which makes
