@@ -455,3 +455,30 @@ fn a_full_rescan_period_that_is_not_an_interval_is_a_usage_error() {
     let out = w.run(&["watch", "--full-rescan", "instant"]).expect(2);
     assert!(out.stderr.contains("--full-rescan"), "{}", out.stderr);
 }
+
+/// A stored cadence that no longer reads (a damaged or hand-edited index):
+/// every command that reads it says which conduit and which setting, the
+/// service does not fall back to `manual` behind the person's back, and
+/// setting a valid cadence repairs the conduit.
+#[test]
+fn a_stored_cadence_that_does_not_read_is_an_error_naming_it() {
+    let w = World::new();
+    w.add("tick", "replicate", &["--cadence", "5m"]);
+    let db = rusqlite::Connection::open(w.home.join("index.sqlite")).unwrap();
+    db.execute("UPDATE conduits SET cadence = 'fortnightly'", [])
+        .unwrap();
+    drop(db);
+    for args in [&["list"][..], &["show", "tick"], &["watch", "tick"]] {
+        let r = w.run(args).expect(1);
+        assert!(
+            r.stderr.contains("conduit `tick`")
+                && r.stderr.contains("`cadence`")
+                && r.stderr.contains("\"fortnightly\""),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    w.run(&["set", "tick", "cadence=1h"]).expect(0);
+    let show = w.run(&["show", "tick", "--json"]).expect(0).json();
+    assert_eq!(show["cadence"], "1h");
+}

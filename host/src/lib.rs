@@ -19,6 +19,7 @@ pub mod location;
 pub mod plan;
 pub mod policy;
 pub mod scan;
+pub mod settings;
 pub mod testhook;
 pub mod watch;
 

@@ -8,6 +8,7 @@ use crate::index::Conduit;
 use crate::location::LocalRoot;
 use crate::policy::options;
 use crate::scan::Rules;
+use crate::settings::Cadence;
 
 /// What `add` needs; see [`NewConduit::new`] for the defaults.
 #[derive(Debug, Clone)]
@@ -22,8 +23,8 @@ pub struct NewConduit {
     pub policy: String,
     /// Policy options, `key=value` as typed after `--set`.
     pub options: Vec<(String, String)>,
-    /// `manual`, `instant`, or an interval such as `30s`, `5m`, `1h`, `1d`.
-    pub cadence: String,
+    /// When it runs by itself: manual unless set.
+    pub cadence: Cadence,
     /// Gitignore-syntax rules.
     pub ignore: Vec<String>,
 }
@@ -42,7 +43,7 @@ impl NewConduit {
             destination: destination.into(),
             policy: policy.to_string(),
             options: Vec::new(),
-            cadence: "manual".into(),
+            cadence: Cadence::Manual,
             ignore: Vec::new(),
         }
     }
@@ -107,7 +108,6 @@ impl Host {
         let policy = self.load_policy(&new.policy)?;
         options::resolve(policy.info(), &new.options)
             .map_err(|m| super::UsageError(format!("invalid option: {m}")))?;
-        check_cadence(&new.cadence)?;
         Rules::check(&new.ignore).map_err(|e| super::UsageError(e.to_string()))?;
 
         let roots = [LocalRoot::open(&source)?, LocalRoot::open(&destination)?];
@@ -193,16 +193,27 @@ impl Host {
     /// `trash-days`) or the policy's options. All are checked before any is
     /// saved.
     pub fn set(&mut self, name: &str, settings: &[(String, String)]) -> anyhow::Result<Conduit> {
-        let mut c = self.conduit(name)?;
+        // A stored cadence that no longer reads makes the conduit unusable
+        // until a valid one is set: this is the one place that may write it
+        // without reading the rest first.
+        let repair = settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "cadence")
+            .and_then(|(_, v)| v.parse::<Cadence>().ok());
+        let mut c = match (self.conduit(name), repair) {
+            (Ok(c), _) => c,
+            (Err(_), Some(cadence)) if self.index.repair_cadence(name, cadence)? => {
+                self.conduit(name)?
+            }
+            (Err(e), _) => return Err(e),
+        };
         let mut policy_options = c.options.clone();
         let mut confirmed_digest = None;
         for (key, value) in settings {
             match key.as_str() {
                 "policy-digest" => confirmed_digest = Some(value.as_str()),
-                "cadence" => {
-                    check_cadence(value)?;
-                    c.cadence = value.clone();
-                }
+                "cadence" => c.cadence = value.parse().map_err(super::UsageError)?,
                 "max-delete" => {
                     let pct: f64 = value.trim_end_matches('%').parse().map_err(|_| {
                         super::UsageError(format!(
@@ -296,47 +307,6 @@ fn existing_dir(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
         Err(e) => usage(format!(
             "the {what} {} cannot be used: {e} (create the folder first, or check the path)",
             path.display()
-        )),
-    }
-}
-
-/// When a conduit runs by itself (under `conduit watch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cadence {
-    /// Only when asked (`conduit sync`).
-    Manual,
-    /// Shortly after changes on either watched side settle.
-    Instant,
-    /// On a fixed interval.
-    Every(std::time::Duration),
-}
-
-impl Cadence {
-    /// `manual`, `instant`, or a positive number followed by s, m, h or d.
-    pub fn parse(text: &str) -> Option<Cadence> {
-        match text {
-            "manual" => Some(Cadence::Manual),
-            "instant" => Some(Cadence::Instant),
-            _ => {
-                let unit = match text.chars().last()? {
-                    's' => 1,
-                    'm' => 60,
-                    'h' => 3600,
-                    'd' => 86_400,
-                    _ => return None,
-                };
-                let n: u64 = text[..text.len() - 1].parse().ok().filter(|n| *n > 0)?;
-                Some(Cadence::Every(std::time::Duration::from_secs(n * unit)))
-            }
-        }
-    }
-}
-
-fn check_cadence(text: &str) -> anyhow::Result<()> {
-    match Cadence::parse(text) {
-        Some(_) => Ok(()),
-        None => usage(format!(
-            "cadence {text:?} is not valid: use manual, instant, or an interval like 30s, 5m, 1h, 1d"
         )),
     }
 }

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use conduits::{Cadence, NewConduit};
+pub use crate::settings::Cadence;
+pub use conduits::NewConduit;
 pub use policies::{InstallOptions, InstallReport, PolicyListing};
 pub use repair::{Keep, VerifyReport};
 pub use sync::{Event, SyncOptions};

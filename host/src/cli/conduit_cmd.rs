@@ -231,7 +231,7 @@ fn conduit_json(c: &Conduit) -> serde_json::Value {
         "policy": c.policy,
         "policy_digest": c.policy_digest,
         "options": options,
-        "cadence": c.cadence,
+        "cadence": c.cadence.to_string(),
         "ignore": c.ignore,
         "enabled": c.enabled,
         "max_delete_pct": c.max_delete_pct,
@@ -283,7 +283,7 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
         let mut entry = json!({
             "conduit": c.name,
             "policy": c.policy,
-            "cadence": c.cadence,
+            "cadence": c.cadence.to_string(),
             "state": state,
             "watched": served.is_some(),
             "last_run": last,

@@ -57,8 +57,8 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = options::split_assignment)]
         set: Vec<(String, String)>,
         /// manual, instant, or an interval like 30s, 5m, 1h, 1d.
-        #[arg(long, default_value = "manual")]
-        cadence: String,
+        #[arg(long, default_value = "manual", value_parser = str::parse::<crate::settings::Cadence>)]
+        cadence: crate::settings::Cadence,
         /// A gitignore-syntax rule applied to both roots (repeatable).
         #[arg(long = "ignore", value_name = "GLOB")]
         ignore: Vec<String>,

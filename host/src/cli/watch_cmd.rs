@@ -15,8 +15,8 @@ pub(super) fn run(
     full_rescan: &str,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let full_rescan = match Cadence::parse(full_rescan) {
-        Some(Cadence::Every(every)) => every,
+    let full_rescan = match full_rescan.parse() {
+        Ok(Cadence::Every(every)) => every,
         _ => {
             return Err(UsageError(format!(
                 "--full-rescan {full_rescan:?} is not an interval: use e.g. 30m, 1h or 1d"

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::policy::{Digest, Kind, Side, State, digest_from_bytes, digest_to_bytes};
+use crate::settings::Cadence;
 
 /// What a scan saw at one path of a root.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,8 +93,8 @@ pub struct Conduit {
     pub policy_digest: String,
     /// Policy options as the user gave them; checked against the schema on use.
     pub options: Vec<(String, String)>,
-    /// `manual`, `instant`, or an interval such as `5m`.
-    pub cadence: String,
+    /// When it runs by itself.
+    pub cadence: Cadence,
     /// Gitignore-syntax rules applied to both roots.
     pub ignore: Vec<String>,
     /// False while paused: scheduled runs skip it.
@@ -294,7 +295,7 @@ impl Index {
                 c.policy,
                 c.policy_digest,
                 serde_json::to_string(&c.options)?,
-                c.cadence,
+                c.cadence.to_string(),
                 serde_json::to_string(&c.ignore)?,
                 c.enabled,
                 c.max_delete_pct,
@@ -333,7 +334,7 @@ impl Index {
                 c.policy,
                 c.policy_digest,
                 serde_json::to_string(&c.options)?,
-                c.cadence,
+                c.cadence.to_string(),
                 serde_json::to_string(&c.ignore)?,
                 c.enabled,
                 c.max_delete_pct,
@@ -354,6 +355,17 @@ impl Index {
     /// All conduits, by name.
     pub fn conduits(&self) -> anyhow::Result<Vec<Conduit>> {
         self.query_conduits("", [])
+    }
+
+    /// Overwrite the stored cadence of conduit `name` without reading the
+    /// row (a stored value that does not parse makes the row unreadable).
+    /// False if there is no such conduit.
+    pub fn repair_cadence(&self, name: &str, cadence: Cadence) -> anyhow::Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE conduits SET cadence = ?2 WHERE name = ?1",
+            params![name, cadence.to_string()],
+        )?;
+        Ok(n > 0)
     }
 
     /// The conduit named `name`, if any.
@@ -391,7 +403,7 @@ impl Index {
                     policy: r.get(6)?,
                     policy_digest: r.get(7)?,
                     options: Vec::new(),
-                    cadence: r.get(9)?,
+                    cadence: Cadence::Manual,
                     ignore: Vec::new(),
                     enabled: r.get(11)?,
                     max_delete_pct: r.get(12)?,
@@ -399,12 +411,21 @@ impl Index {
                     source_capacity: r.get::<_, Option<i64>>(14)?.map(|n| n as u64),
                 },
                 r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
                 r.get::<_, String>(10)?,
             ))
         })?;
         rows.map(|row| {
-            let (mut c, options, ignore) = row?;
+            let (mut c, options, cadence, ignore) = row?;
             c.options = serde_json::from_str(&options)?;
+            c.cadence = cadence.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "conduit `{}`: the stored setting `cadence` is unusable ({e}); set it again \
+                     with `conduit set {} cadence=manual` (or another cadence)",
+                    c.name,
+                    c.name
+                )
+            })?;
             c.ignore = serde_json::from_str(&ignore)?;
             Ok(c)
         })

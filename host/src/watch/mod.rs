@@ -270,7 +270,7 @@ impl Service {
             }
         };
         let mut slot = Slot {
-            cadence: Cadence::parse(&c.cadence).unwrap_or(Cadence::Manual),
+            cadence: c.cadence,
             rules: rules_for(&c),
             conduit: c,
             lock,
@@ -484,7 +484,7 @@ impl Slot {
     }
 
     fn settings_changed(&mut self, c: Conduit) {
-        let cadence = Cadence::parse(&c.cadence).unwrap_or(Cadence::Manual);
+        let cadence = c.cadence;
         let watched_before = self.cadence == Cadence::Instant && self.conduit.enabled;
         if c.ignore != self.conduit.ignore {
             self.full_due = true;
