@@ -182,10 +182,7 @@ fn recovered(w: &World, policy: &str, versions: &BTreeSet<String>, what: &str) {
 
 /// Run the changed world's sync with `hook`; true if it was killed.
 fn killed_by(w: &World, hook: &str) -> bool {
-    let out = w
-        .cmd()
-        .env("CONDUIT_TEST_HOOK", hook)
-        .args(["sync", "c", "--json"])
+    let out = with_hook(w, hook, &["sync", "c", "--json"])
         .output()
         .unwrap();
     out.status.code().is_none()
@@ -196,12 +193,13 @@ fn killed_by(w: &World, hook: &str) -> bool {
 fn passes(policy: &str) -> Vec<(String, u64)> {
     let (w, _) = prepared(policy);
     let trace = w.home.join("trace");
-    let out = w
-        .cmd()
-        .env("CONDUIT_TEST_HOOK", format!("trace={}", trace.display()))
-        .args(["sync", "c", "--json"])
-        .output()
-        .unwrap();
+    let out = with_hook(
+        &w,
+        &format!("trace={}", trace.display()),
+        &["sync", "c", "--json"],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "the traced run of {policy}: {out:?}");
     let mut seen = HashMap::<String, u64>::new();
     std::fs::read_to_string(&trace)

@@ -12,7 +12,7 @@ use crate::support::*;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn is_root() -> bool {
@@ -52,32 +52,6 @@ fn outside(w: &World) -> PathBuf {
     let dir = w.tmp.path().join("outside");
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn with_hook(w: &World, hook: &str, args: &[&str]) -> Command {
-    let mut cmd = w.cmd();
-    cmd.env("CONDUIT_TEST_HOOK", hook).args(args);
-    cmd
-}
-
-/// Start `args` with a pause hook at `point`; returns once the run is held
-/// there, with the file whose removal lets it go on.
-fn paused_at(w: &World, point: &str, args: &[&str]) -> (Child, PathBuf) {
-    let gate = w
-        .tmp
-        .path()
-        .join(format!("gate-{}", point.replace(':', "-")));
-    let child = with_hook(w, &format!("{point}:pause={}", gate.display()), args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_until(60, || gate.exists()), "the run reached {point}");
-    (child, gate)
-}
-
-fn finish(child: Child) -> Run {
-    child.wait_with_output().unwrap().into()
 }
 
 /// Run `args`; a run that has not ended after `secs` is killed and fails
@@ -285,13 +259,29 @@ fn archive_never_writes_through_a_destination_folder_that_is_a_symlink() {
     write(&w.a, "photos/x.jpg", "the only copy");
     symlink(&out, w.b.join("photos")).unwrap();
     w.add("shelf", "archive", &[]);
-    let r = w.sync("shelf", &[], 3);
+    // Standing there when the run plans: archived beside it.
+    let r = w.sync("shelf", &[], 0);
+    assert!(files_in(&out).is_empty(), "nothing written outside");
+    assert_eq!(n(&r, "moved"), 1, "{r}");
+    assert_eq!(
+        read(&w.b, "photos-2/x.jpg").as_deref(),
+        Some("the only copy")
+    );
+    // Swapped in after the plan: the path fails, the only copy stays.
+    write(&w.a, "albums/y.jpg", "another only copy");
+    let (child, gate) = paused_at(&w, "sync:planned", &["sync", "shelf", "--json"]);
+    symlink(&out, w.b.join("albums")).unwrap();
+    std::fs::remove_file(gate).unwrap();
+    let r = finish(child).expect(3).json();
     assert!(
         files_in(&out).is_empty(),
         "nothing written outside: {:?}",
         files_in(&out)
     );
-    assert_eq!(read(&w.a, "photos/x.jpg").as_deref(), Some("the only copy"));
+    assert_eq!(
+        read(&w.a, "albums/y.jpg").as_deref(),
+        Some("another only copy")
+    );
     assert_eq!(n(&r, "moved"), 0, "{r}");
     assert!(r["problems"].to_string().contains("symlink"), "{r}");
 }

@@ -294,10 +294,13 @@ fn archive_keeps_the_source_when_its_copy_fails() {
     let w = World::new();
     write(&w.a, "ok.txt", "fine");
     write(&w.a, "blocked/file.txt", "cannot land");
-    // A file where the destination needs a folder: the copy cannot be written.
-    write(&w.b, "blocked", "a file in the way");
     w.add("shelf", "archive", &[]);
-    let r = w.sync("shelf", &[], 3);
+    // Once the plan is made, a file appears where the destination needs a
+    // folder: the copy cannot be written.
+    let (child, gate) = paused_at(&w, "sync:planned", &["sync", "shelf", "--json"]);
+    write(&w.b, "blocked", "a file in the way");
+    std::fs::remove_file(gate).unwrap();
+    let r = finish(child).expect(3).json();
     assert_eq!((n(&r, "moved"), n(&r, "failed")), (1, 1), "{r}");
     assert_eq!(
         read(&w.a, "blocked/file.txt").as_deref(),

@@ -256,6 +256,34 @@ pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// A `conduit` command with the test hook `hook` armed (host/src/testhook.rs).
+pub fn with_hook(w: &World, hook: &str, args: &[&str]) -> Command {
+    let mut cmd = w.cmd();
+    cmd.env("CONDUIT_TEST_HOOK", hook).args(args);
+    cmd
+}
+
+/// Start `args` with a pause hook at `point`; returns once the run is held
+/// there, with the file whose removal lets it go on.
+pub fn paused_at(w: &World, point: &str, args: &[&str]) -> (std::process::Child, PathBuf) {
+    let gate = w
+        .tmp
+        .path()
+        .join(format!("gate-{}", point.replace(':', "-")));
+    let child = with_hook(w, &format!("{point}:pause={}", gate.display()), args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(60, || gate.exists()), "the run reached {point}");
+    (child, gate)
+}
+
+/// Wait for a started run and collect what it printed.
+pub fn finish(child: std::process::Child) -> Run {
+    child.wait_with_output().unwrap().into()
+}
+
 /// Copies staged but not committed: the files in `root`'s staging area
 /// (`.conduit/tmp/RUN/N`). Safe to call while a run changes the tree:
 /// vanished entries are passed over.

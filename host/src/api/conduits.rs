@@ -155,10 +155,11 @@ impl Host {
         }
         let same_marker = matches!(&markers, [Ok(Some(a)), Ok(Some(b))] if a == b);
         if ids[0] == ids[1] || same_marker {
-            return usage(crate::plan::guards::same_folder(
-                roots[0].path(),
-                roots[1].path(),
-            ));
+            let halt = crate::plan::guards::Halt::SameFolder {
+                source: roots[0].path().to_path_buf(),
+                destination: roots[1].path().to_path_buf(),
+            };
+            return usage(halt.to_string());
         }
         let inside = |path: &Path, id: (u64, u64)| {
             path.ancestors()

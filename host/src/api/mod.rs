@@ -31,6 +31,7 @@ pub use sync::{Event, SyncOptions};
 
 use crate::exec::Counts;
 use crate::index::{Conduit, Index};
+pub use crate::plan::guards::Halt;
 use crate::policy::{LoadedPolicy, Runtime};
 
 /// A mistake in what the caller asked for (a bad name, path or option): the
@@ -54,7 +55,7 @@ pub struct SyncReport {
     /// True when the run only planned.
     pub dry_run: bool,
     /// Why a safety guard stopped the run; nothing was changed on disk.
-    pub halted: Option<String>,
+    pub halted: Option<Halt>,
     /// What the run did (flattened into the JSON object).
     #[serde(flatten)]
     pub counts: Counts,
@@ -138,7 +139,11 @@ impl Host {
                     Some(json) => serde_json::from_str(json)?,
                     None => SyncReport {
                         conduit: c.name.clone(),
-                        halted: Some("interrupted: the run did not finish (crash or kill); the next run redoes its work".into()),
+                        halted: Some(Halt::Recorded(
+                            "interrupted: the run did not finish (crash or kill); the next run \
+                             redoes its work"
+                                .into(),
+                        )),
                         ..SyncReport::default()
                     },
                 };

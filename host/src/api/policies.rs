@@ -4,7 +4,8 @@
 
 use super::{Host, UsageError, usage};
 use crate::index::Conduit;
-use crate::policy::{self, Installed, LoadedPolicy, Origin, PolicyStore};
+use crate::plan::guards::Halt;
+use crate::policy::{self, Installed, LoadedPolicy, Origin, PolicyStore, short_digest};
 
 /// How to install.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +102,7 @@ impl Host {
                         "a policy named `{name}` is already installed (version {}, digest {}); \
                          pass --replace to replace it, or choose another name with --name",
                         old.version,
-                        short(&old.digest)
+                        short_digest(&old.digest)
                     ));
                 }
             }
@@ -234,23 +235,17 @@ impl Host {
     /// Why conduit `c` may not run `p` without confirmation: the installed
     /// component is not the one it was set up or last confirmed with.
     /// Built-ins change only with Conduit itself and need no confirmation.
-    pub(super) fn policy_changed(&self, c: &Conduit, p: &LoadedPolicy) -> Option<String> {
+    pub(super) fn policy_changed(&self, c: &Conduit, p: &LoadedPolicy) -> Option<Halt> {
         if p.origin() != Origin::Installed || p.digest() == c.policy_digest {
             return None;
         }
-        Some(format!(
-            "policy replaced: `{}` was replaced since conduit `{}` last ran with it (digest {} \
-             then, {} now, version {}); review it with `conduit policy info {}`, then confirm \
-             it with `conduit set {} policy-digest={}`",
-            p.name(),
-            c.name,
-            short(&c.policy_digest),
-            short(p.digest()),
-            p.info().version,
-            p.name(),
-            c.name,
-            p.digest()
-        ))
+        Some(Halt::PolicyReplaced {
+            conduit: c.name.clone(),
+            policy: p.name().to_string(),
+            was: c.policy_digest.clone(),
+            now: p.digest().to_string(),
+            version: p.info().version.clone(),
+        })
     }
 
     /// Check a `policy-digest=` confirmation against the policy `c` uses.
@@ -281,11 +276,6 @@ impl Host {
             .load(&record.name, &bytes)?
             .installed(&record.name))
     }
-}
-
-/// The first 12 hex digits, enough to tell digests apart in messages.
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
 }
 
 fn check_policy_name(name: &str) -> anyhow::Result<()> {

@@ -331,7 +331,7 @@ impl Host {
 
     /// Both roots, after the same preflight as a sync.
     fn ready_roots(&self, c: &Conduit) -> anyhow::Result<[LocalRoot; 2]> {
-        guards::preflight(c).map_err(|reason| anyhow::anyhow!("{reason}"))
+        guards::preflight(c).map_err(|halt| anyhow::anyhow!("{halt}"))
     }
 
     /// Execute `ops` on `path` alone, from a fresh look at both sides.

@@ -13,7 +13,7 @@ use super::{Host, SyncReport};
 use crate::exec::{self, Counts, Run};
 use crate::index::{Batch, Conduit, Record, now_ns};
 use crate::location::LocalRoot;
-use crate::plan::{self, guards};
+use crate::plan::{self, guards, guards::Halt};
 use crate::policy::{Context, Side, Volume, options};
 use crate::scan::{self, Rules};
 
@@ -306,7 +306,7 @@ impl Host {
         self.finish(report)
     }
 
-    fn halt(&mut self, report: &mut SyncReport, reason: String) -> anyhow::Result<()> {
+    fn halt(&mut self, report: &mut SyncReport, reason: Halt) -> anyhow::Result<()> {
         report.halted = Some(reason);
         self.finish(report)
     }
@@ -314,7 +314,7 @@ impl Host {
     fn finish(&mut self, report: &SyncReport) -> anyhow::Result<()> {
         self.index.finish_generation(
             report.generation,
-            report.halted.as_deref(),
+            report.halted.as_ref().map(Halt::to_string).as_deref(),
             &serde_json::to_string(report)?,
         )
     }

@@ -318,11 +318,9 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
     for (entry, files, last) in &out {
         let last = match last {
             None => "never run".to_string(),
-            Some(r) if r.halted.is_some() => format!(
-                "generation {} halted: {}",
-                r.generation,
-                r.halted.as_deref().unwrap_or_default()
-            ),
+            Some(r) if let Some(halt) = &r.halted => {
+                format!("generation {} halted: {halt}", r.generation)
+            }
             Some(r) => format!(
                 "generation {}: {} copied, {} deleted, {} failed",
                 r.generation, r.counts.copied, r.counts.deleted, r.counts.failed

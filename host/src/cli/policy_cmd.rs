@@ -9,7 +9,7 @@ use serde_json::json;
 use super::exit;
 use crate::api::{Host, InstallOptions, PolicyListing};
 use crate::plan::{self, json::DiffFile};
-use crate::policy::{self, Installed, LoadedPolicy, Scope, options};
+use crate::policy::{self, Installed, LoadedPolicy, Scope, options, short_digest};
 
 #[derive(Subcommand)]
 pub(super) enum PolicyCommand {
@@ -68,7 +68,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                 );
                 for l in &policies {
                     let Ok(p) = &l.policy else {
-                        let digest = l.installed.as_ref().map_or("", |r| short(&r.digest));
+                        let digest = l.installed.as_ref().map_or("", |r| short_digest(&r.digest));
                         let problem = l.policy.as_ref().err().map_or("", String::as_str);
                         println!(
                             "{:<16} {:<9} {:<10} {:<8} {:<14} cannot be loaded: {problem}",
@@ -83,7 +83,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                         i.version,
                         p.origin().name(),
                         p.contract().trim_start_matches("conduit:policy@"),
-                        short(p.digest()),
+                        short_digest(p.digest()),
                         i.summary
                     );
                 }
@@ -180,9 +180,9 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                         "replaced policy `{}` {} ({}) with {} ({})",
                         p.name,
                         old.version,
-                        short(&old.digest),
+                        short_digest(&old.digest),
                         p.version,
-                        short(&p.digest)
+                        short_digest(&p.digest)
                     );
                 } else {
                     println!(
@@ -190,7 +190,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                         p.name,
                         p.version,
                         p.contract,
-                        short(&p.digest)
+                        short_digest(&p.digest)
                     );
                 }
                 for c in &report.to_confirm {
@@ -234,10 +234,6 @@ fn load(host: &Host, policy: &str) -> anyhow::Result<PolicyListing> {
         used_by: host.policy_users(policy)?,
         policy: Ok(loaded),
     })
-}
-
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
 }
 
 fn scope_name(scope: Scope) -> &'static str {

@@ -35,7 +35,7 @@ pub use bindings::{
     digest_from_bytes, digest_to_bytes,
 };
 pub use builtin::builtin_names;
-pub use store::{Installed, PolicyStore};
+pub use store::{Installed, PolicyStore, short_digest};
 
 use bindings::PolicyComponentPre;
 use sandbox::Sandbox;

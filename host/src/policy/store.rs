@@ -165,3 +165,8 @@ impl PolicyStore {
         }
     }
 }
+
+/// A component digest as people compare it: its first 12 hex digits.
+pub fn short_digest(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
+}

@@ -404,7 +404,7 @@ impl Service {
                         // A pause that came while the run was on wins.
                         let (state, detail) = match (&slot.paused, &report.halted) {
                             (Some(reason), _) => (ServiceState::Paused, Some(reason.clone())),
-                            (None, Some(reason)) => (ServiceState::Halted, Some(reason.clone())),
+                            (None, Some(halt)) => (ServiceState::Halted, Some(halt.to_string())),
                             (None, None) => (ServiceState::Idle, None),
                         };
                         slot.set_state(state, detail, &self.events);
@@ -516,7 +516,7 @@ impl Slot {
         let reason = if !c.enabled {
             Some("paused by the user (`conduit resume` to restart)".to_string())
         } else {
-            guards::preflight(c).err()
+            guards::preflight(c).err().map(|halt| halt.to_string())
         };
         match reason {
             Some(reason) => {
