@@ -64,34 +64,5 @@ impl Entry {
     }
 }
 
-impl State {
-    /// The part of the state the contract's rules compare.
-    pub fn content(&self) -> conduit_contract::Content {
-        conduit_contract::Content {
-            kind: self.kind.into(),
-            digest: self.digest,
-        }
-    }
-}
-
-impl From<Kind> for conduit_contract::Kind {
-    fn from(kind: Kind) -> Self {
-        match kind {
-            Kind::File => conduit_contract::Kind::File,
-            Kind::Directory => conduit_contract::Kind::Directory,
-            Kind::Symlink => conduit_contract::Kind::Symlink,
-        }
-    }
-}
-
-impl From<conduit_contract::Change> for Change {
-    fn from(change: conduit_contract::Change) -> Self {
-        match change {
-            conduit_contract::Change::Unchanged => Change::Unchanged,
-            conduit_contract::Change::Created => Change::Created,
-            conduit_contract::Change::Modified => Change::Modified,
-            conduit_contract::Change::Deleted => Change::Deleted,
-            conduit_contract::Change::TypeChanged => Change::TypeChanged,
-        }
-    }
-}
+// One conversion between these bindings and the contract's plain types.
+conduit_contract::convert_bindings!(Kind, Change, State);

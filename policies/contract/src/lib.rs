@@ -121,6 +121,47 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Conversions between a side's generated bindings of `wit/policy.wit` (the
+/// host's wasmtime types, the SDK's wit-bindgen types) and this crate's
+/// types: `From<Kind>`, `From<Change>` back, and `State::content`. Invoke
+/// once, where the bindings' `Kind`, `Change` and `State` are in scope.
+#[macro_export]
+macro_rules! convert_bindings {
+    ($kind:ident, $change:ident, $state:ident) => {
+        impl $state {
+            /// The part of the state the contract's rules compare.
+            pub fn content(&self) -> $crate::Content {
+                $crate::Content {
+                    kind: self.kind.into(),
+                    digest: self.digest,
+                }
+            }
+        }
+
+        impl From<$kind> for $crate::Kind {
+            fn from(kind: $kind) -> Self {
+                match kind {
+                    $kind::File => $crate::Kind::File,
+                    $kind::Directory => $crate::Kind::Directory,
+                    $kind::Symlink => $crate::Kind::Symlink,
+                }
+            }
+        }
+
+        impl From<$crate::Change> for $change {
+            fn from(change: $crate::Change) -> Self {
+                match change {
+                    $crate::Change::Unchanged => $change::Unchanged,
+                    $crate::Change::Created => $change::Created,
+                    $crate::Change::Modified => $change::Modified,
+                    $crate::Change::Deleted => $change::Deleted,
+                    $crate::Change::TypeChanged => $change::TypeChanged,
+                }
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
