@@ -129,11 +129,6 @@ pub fn unreadable() -> State {
     }
 }
 
-/// How `now` differs from `base`, exactly as the host's diff classifies it.
-pub fn classify(base: Option<&State>, now: Option<&State>) -> Change {
-    conduit_contract::classify(base.map(State::content), now.map(State::content)).into()
-}
-
 /// Builds an [`Entry`]; change classes are derived from base on `build`.
 #[derive(Clone, Debug)]
 pub struct EntryBuilder {
