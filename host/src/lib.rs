@@ -16,6 +16,7 @@ pub mod diff;
 pub mod exec;
 pub mod index;
 pub mod location;
+mod locks;
 pub mod plan;
 pub mod policy;
 pub mod scan;

@@ -92,14 +92,12 @@ impl Host {
     pub(super) fn lock(&self, c: &Conduit) -> anyhow::Result<File> {
         let dir = self.home.join("locks");
         std::fs::create_dir_all(&dir)?;
-        let file = File::create(dir.join(format!("{}.lock", c.id)))?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+        match crate::locks::take(&dir.join(format!("{}.lock", c.id)))? {
+            Some(file) => Ok(file),
+            None => anyhow::bail!(
                 "another run of `{}` is in progress; wait for it to finish",
                 c.name
             ),
-            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
     }
 

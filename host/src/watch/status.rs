@@ -61,15 +61,10 @@ impl ServedLock {
         let path = lock_path(home, conduit);
         std::fs::create_dir_all(path.parent().expect("under the home"))?;
         std::fs::create_dir_all(home.join("watch"))?;
-        let file = File::create(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(ServedLock {
-                _lock: file,
-                state_file: state_path(home, conduit),
-            })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-        }
+        Ok(crate::locks::take(&path)?.map(|file| ServedLock {
+            _lock: file,
+            state_file: state_path(home, conduit),
+        }))
     }
 
     /// Publish `served` for readers.
