@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Host, usage};
 use crate::index::Conduit;
-use crate::location::LocalRoot;
+use crate::location::{LocalRoot, Location};
 use crate::policy::options;
 use crate::scan::Rules;
 use crate::settings::Cadence;

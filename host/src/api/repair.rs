@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Host, usage};
 use crate::exec::{self, Outcome, Run};
 use crate::index::{Conduit, Record};
-use crate::location::LocalRoot;
+use crate::location::{LocalRoot, Location};
 use crate::plan::{self, guards};
 use crate::policy::{Action, Entry, Kind, Operation, Rename, Side, Transfer};
 
@@ -138,7 +138,7 @@ impl Host {
             Keep::Both => {
                 // A folder cannot be set aside under a file's conflict name:
                 // against a file, the folder keeps the name (as synchronize does).
-                let is_dir = |root: &LocalRoot| {
+                let is_dir = |root: &dyn Location| {
                     root.stat(path)
                         .is_ok_and(|r| r.is_some_and(|r| r.kind == Kind::Directory))
                 };
@@ -295,7 +295,11 @@ impl Host {
     }
 
     /// Every file the archive manifest lists must be there, byte for byte.
-    fn verify_manifest(&self, root: &LocalRoot, report: &mut VerifyReport) -> anyhow::Result<()> {
+    fn verify_manifest(
+        &self,
+        root: &dyn Location,
+        report: &mut VerifyReport,
+    ) -> anyhow::Result<()> {
         for line in root.manifest()? {
             let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
                 report

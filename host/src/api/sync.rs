@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::{Host, SyncReport};
 use crate::exec::{self, Counts, Run};
 use crate::index::{Batch, Conduit, Record, now_ns};
-use crate::location::LocalRoot;
+use crate::location::{LocalRoot, Location};
 use crate::plan::{self, guards, guards::Halt};
 use crate::policy::{Context, Side, Volume, options};
 use crate::scan::{self, Rules};

@@ -13,7 +13,7 @@ use super::{
     Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, side_index, trash_record,
 };
 use crate::index::{BaseRecord, Batch, Index, Record};
-use crate::location::CommitError;
+use crate::location::{CommitError, Location};
 use crate::plan::op_name;
 use crate::policy::{Action, Kind, Operation, Side, State};
 
@@ -88,7 +88,7 @@ impl<'r> Effects<'r> {
         }
     }
 
-    fn root(&self, side: Side) -> &crate::location::LocalRoot {
+    fn root(&self, side: Side) -> &dyn Location {
         self.run.roots[side_index(side)]
     }
 
@@ -292,7 +292,7 @@ impl<'r> Effects<'r> {
         let staged = self
             .root(to)
             .stage_file(
-                &mut opened.file,
+                &mut opened.reader,
                 opened.owner,
                 &t.to,
                 source.mode,

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::index::{BaseRecord, Batch, Index, JournalRow, Record, TrashRecord};
-use crate::location::{LocalRoot, Staged};
+use crate::location::{Location, Staged};
 use crate::plan::Plan;
 use crate::policy::{Action, Entry, Kind, Operation, Side, State};
 
@@ -115,7 +115,7 @@ pub struct Run<'a> {
     /// The run's generation number.
     pub generation: i64,
     /// Indexed by `side_index`.
-    pub roots: [&'a LocalRoot; 2],
+    pub roots: [&'a dyn Location; 2],
     /// The entries the plan's actions refer to.
     pub entries: &'a [Entry],
     /// What the scan saw on each side, for the changed-since-scan checks.
@@ -424,7 +424,7 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
         let staged_ms = timer.elapsed().as_millis() as u64;
         for root in run.roots {
             if let Err(e) = root.sync() {
-                tracing::warn!(root = %root.path().display(), "syncfs failed: {e}");
+                tracing::warn!(%root, "syncfs failed: {e}");
             }
         }
         let synced_ms = timer.elapsed().as_millis() as u64;

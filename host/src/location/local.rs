@@ -23,6 +23,7 @@ use rustix::io::Errno;
 use super::confined::{
     self, LISTABLE, is_absent, make_dirs, open_beneath, parent_of, stat_beneath,
 };
+use super::{CommitError, Location, Opened, Reader, Staged};
 use crate::index::Record;
 use crate::policy::{Digest, Kind};
 
@@ -59,52 +60,6 @@ struct Staging {
     dir: OwnedFd,
     name: String,
     next: AtomicU64,
-}
-
-/// A regular file opened for reading, with its state as the open descriptor
-/// sees it (not as its path did a moment earlier).
-#[derive(Debug)]
-pub struct Opened {
-    /// The file.
-    pub file: File,
-    /// Its state (no digest).
-    pub record: Record,
-    /// Its owner (uid, gid).
-    pub owner: (u32, u32),
-}
-
-/// A copy written to the staging area, not yet committed.
-#[derive(Debug)]
-pub struct Staged {
-    staging: Arc<Staging>,
-    temp: String,
-    /// The target path, relative to the root.
-    pub rel: String,
-}
-
-/// Why a commit did not happen.
-#[derive(Debug)]
-pub enum CommitError {
-    /// The target is not what the caller expected (changed since the scan):
-    /// nothing was replaced.
-    Changed,
-    /// The filesystem refused.
-    Io(io::Error),
-}
-
-impl From<io::Error> for CommitError {
-    fn from(e: io::Error) -> CommitError {
-        CommitError::Io(e)
-    }
-}
-
-impl std::fmt::Display for CommitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            CommitError::Changed => write!(f, "the target changed since the scan"),
-            CommitError::Io(e) => write!(f, "{e}"),
-        }
-    }
 }
 
 impl LocalRoot {
@@ -158,22 +113,6 @@ impl LocalRoot {
         }
     }
 
-    // ---- the root marker -------------------------------------------------
-
-    /// The id in this root's marker, if it has one. A marker that is not a
-    /// regular file, or a bookkeeping folder that is a symlink, is an error.
-    pub fn marker(&self) -> io::Result<Option<String>> {
-        match confined::open_regular(self.dir.as_fd(), MARKER) {
-            Ok((file, _)) => {
-                let mut text = String::new();
-                file.take(4096).read_to_string(&mut text)?;
-                Ok(Some(text.trim().to_string()))
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-            Err(e) => Err(self.explain(MARKER, e)),
-        }
-    }
-
     /// Make sure the bookkeeping folder exists as a private folder (once per
     /// opened root).
     fn bookkeeping_ready(&self) -> io::Result<()> {
@@ -205,114 +144,12 @@ impl LocalRoot {
         Ok(fd)
     }
 
-    /// Give the root a marker (keeping an existing one) and return its id.
-    pub fn ensure_marker(&self) -> io::Result<String> {
-        let bookkeeping = self.bookkeeping()?;
-        if let Some(id) = self.marker()? {
-            return Ok(id);
-        }
-        let id = random_hex(16);
-        let temp = format!("root-id.new-{}", random_hex(8));
-        let mut file = File::from(rustix::fs::openat(
-            &bookkeeping,
-            temp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )?);
-        file.write_all(format!("{id}\n").as_bytes())?;
-        file.sync_all()?;
-        let placed = rustix::fs::renameat_with(
-            &bookkeeping,
-            temp.as_str(),
-            &bookkeeping,
-            "root-id",
-            RenameFlags::NOREPLACE,
-        );
-        let _ = rustix::fs::unlinkat(&bookkeeping, temp.as_str(), AtFlags::empty());
-        match placed {
-            Ok(()) => Ok(id),
-            // Another `add` marked it first: use theirs.
-            Err(Errno::EXIST) => Ok(self.marker()?.unwrap_or(id)),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    // ---- reading ----------------------------------------------------------
-
-    /// The current state of `rel` (no digest), or none if it is absent.
-    pub fn stat(&self, rel: &str) -> io::Result<Option<Record>> {
-        let stat = stat_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
-        Ok(stat.map(|s| record_of(&s, None)))
-    }
-
-    /// Open the regular file `rel` for reading.
-    pub fn open_file(&self, rel: &str) -> io::Result<Opened> {
-        let (file, stat) =
-            confined::open_regular(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
-        Ok(Opened {
-            file,
-            record: record_of(&stat, None),
-            owner: (stat.st_uid, stat.st_gid),
-        })
-    }
-
-    /// The owner (uid, gid) of `rel`.
-    pub fn owner(&self, rel: &str) -> io::Result<Option<(u32, u32)>> {
-        let stat = stat_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
-        Ok(stat.map(|s| (s.st_uid, s.st_gid)))
-    }
-
-    /// The target of the symlink `rel`, as bytes.
-    pub fn read_link(&self, rel: &str) -> io::Result<Vec<u8>> {
-        confined::read_link_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))
-    }
-
-    /// The content digest of `rel` as it is on disk now (full read).
-    pub fn hash(&self, rel: &str, kind: Kind) -> io::Result<Digest> {
-        match kind {
-            Kind::Symlink => Ok(crate::scan::hash_bytes(&self.read_link(rel)?)),
-            _ => {
-                let opened = self.open_file(rel)?;
-                crate::scan::hash_file(opened.file, opened.record.size)
-            }
-        }
-    }
-
-    /// A small file of the user's at `rel` (an ignore file), read as text;
-    /// none if absent. Never a symlink, never more than `limit` bytes.
-    pub fn read_config(&self, rel: &str, limit: u64) -> io::Result<Option<String>> {
-        match confined::open_regular(self.dir.as_fd(), rel) {
-            Ok((file, stat)) => {
-                if stat.st_size as u64 > limit {
-                    return Err(io::Error::other(format!(
-                        "{rel:?} in {} is larger than {limit} bytes",
-                        self.path.display()
-                    )));
-                }
-                let mut text = String::new();
-                file.take(limit).read_to_string(&mut text)?;
-                Ok(Some(text))
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-            Err(e) => Err(self.explain(rel, e)),
-        }
-    }
-
     /// The folder `rel` (`""`: the root), opened for listing.
     pub fn folder(&self, rel: &str) -> io::Result<Folder> {
         let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
             .map_err(|e| self.explain(rel, e))?;
         Ok(Folder { fd })
     }
-
-    /// Free and total bytes of the volume holding the root.
-    pub fn volume(&self) -> Option<(u64, u64)> {
-        let stat = rustix::fs::fstatvfs(&self.dir).ok()?;
-        let block = stat.f_frsize;
-        Some((stat.f_bavail * block, stat.f_blocks * block))
-    }
-
-    // ---- writing ----------------------------------------------------------
 
     /// This run's staging folder, made on first use.
     fn staging(&self) -> io::Result<Arc<Staging>> {
@@ -354,111 +191,6 @@ impl LocalRoot {
         open_beneath(self.dir.as_fd(), STAGING, LISTABLE, Mode::empty())
     }
 
-    /// Remove what interrupted runs left in the staging area: copies that
-    /// were never committed. A live run's folder is locked and kept.
-    pub fn clean_staging(&self) -> io::Result<()> {
-        let area = match open_beneath(self.dir.as_fd(), STAGING, LISTABLE, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-            Err(e) => return Err(self.explain(STAGING, e)),
-        };
-        rustix::fs::flock(&area, FlockOperation::LockExclusive)?;
-        let result = (|| {
-            for name in confined::names(&area)? {
-                let Ok(name) = name.to_str() else { continue };
-                let Ok(dir) = rustix::fs::openat(
-                    &area,
-                    name,
-                    LISTABLE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                ) else {
-                    continue;
-                };
-                if rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok() {
-                    confined::remove_tree(area.as_fd(), name)?;
-                }
-            }
-            Ok(())
-        })();
-        let _ = rustix::fs::flock(&area, FlockOperation::Unlock);
-        result
-    }
-
-    /// Copy `from` (an open file of another root, owned by `owner`) into the
-    /// staging area for `rel`, with `mode` and `mtime_ns` applied. The copy
-    /// is private (0600) until its content is complete; setuid and setgid
-    /// are kept only where the copy's owner is the original's. Not yet
-    /// durable: see [`Self::sync`]. The kernel's copy fast path
-    /// (copy_file_range) is used where it exists.
-    pub fn stage_file(
-        &self,
-        from: &mut File,
-        owner: (u32, u32),
-        rel: &str,
-        mode: u32,
-        mtime_ns: i64,
-    ) -> io::Result<Staged> {
-        let staging = self.staging()?;
-        let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
-        let result = (|| {
-            let mut out = File::from(rustix::fs::openat(
-                &staging.dir,
-                temp.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )?);
-            io::copy(from, &mut out)?;
-            out.flush()?;
-            crate::testhook::point("stage:written");
-            let ours = rustix::fs::fstat(&out)?;
-            let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
-            rustix::fs::fchmod(&out, Mode::from_raw_mode(mode))?;
-            rustix::fs::futimens(&out, &mtime_only(mtime_ns))?;
-            Ok(())
-        })();
-        let staged = Staged {
-            staging,
-            temp,
-            rel: rel.to_string(),
-        };
-        match result {
-            Ok(()) => Ok(staged),
-            Err(e) => {
-                self.discard(staged);
-                Err(e)
-            }
-        }
-    }
-
-    /// Make everything written so far durable (one `syncfs` for the volume,
-    /// which covers a whole batch of staged files and renamed directories).
-    pub fn sync(&self) -> io::Result<()> {
-        Ok(rustix::fs::syncfs(&self.dir)?)
-    }
-
-    /// Put a staged file (or link) in place of `expected`, what the caller
-    /// last saw at the target (`None`: nothing). The version it replaces is
-    /// linked into the trash first and swapped out atomically
-    /// (`RENAME_EXCHANGE`); if what was swapped out is not `expected` (the
-    /// user replaced it a moment ago), the swap is undone and nothing is
-    /// replaced. Returns where the old version went in the trash.
-    pub fn commit(
-        &self,
-        staged: Staged,
-        generation: i64,
-        expected: Option<&Record>,
-    ) -> Result<Option<String>, CommitError> {
-        let rel = staged.rel.clone();
-        let result = self.commit_inner(&staged, generation, expected);
-        if result.is_err() {
-            self.discard(staged);
-        }
-        result.map_err(|e| match e {
-            CommitError::Io(e) => CommitError::Io(self.explain(&rel, e)),
-            other => other,
-        })
-    }
-
     fn commit_inner(
         &self,
         staged: &Staged,
@@ -468,7 +200,8 @@ impl LocalRoot {
         let rel = staged.rel.as_str();
         let (parent_rel, name) = split(rel);
         let parent = make_dirs(self.dir.as_fd(), parent_rel, Mode::from_raw_mode(0o777))?;
-        let temp = (&staged.staging.dir, staged.temp.as_str());
+        let staging = self.staging()?;
+        let temp = (&staging.dir, staged.token());
         let place = |parent: &OwnedFd| -> Result<(), CommitError> {
             match rename_noreplace(temp.0, temp.1, parent, name) {
                 Ok(()) => Ok(()),
@@ -525,146 +258,6 @@ impl LocalRoot {
         }
     }
 
-    /// Drop a staged file that will not be committed.
-    pub fn discard(&self, staged: Staged) {
-        let _ = rustix::fs::unlinkat(&staged.staging.dir, staged.temp.as_str(), AtFlags::empty());
-    }
-
-    /// Create directory `rel` (its parents must exist or are created) as a
-    /// private folder; its own mode comes with [`Self::set_mode`] once its
-    /// content is written. A file or symlink in its way goes to the trash
-    /// first.
-    pub fn make_dir(&self, rel: &str, generation: i64) -> io::Result<Option<String>> {
-        let trashed = match self.stat(rel)? {
-            Some(r) if r.kind == Kind::Directory => return Ok(None),
-            Some(_) => Some(self.trash(rel, generation)?),
-            None => None,
-        };
-        let (parent_rel, name) = split(rel);
-        let parent = make_dirs(self.dir.as_fd(), parent_rel, Mode::from_raw_mode(0o777))
-            .map_err(|e| self.explain(rel, e))?;
-        match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(PRIVATE)) {
-            Ok(()) => {}
-            Err(Errno::EXIST) if self.stat(rel)?.is_some_and(|r| r.kind == Kind::Directory) => {}
-            Err(e) => return Err(self.explain(rel, e.into())),
-        }
-        Ok(trashed)
-    }
-
-    /// Create symlink `rel` pointing at `target`, replacing `expected` as
-    /// [`Self::commit`] does.
-    pub fn make_symlink(
-        &self,
-        target: &[u8],
-        rel: &str,
-        generation: i64,
-        expected: Option<&Record>,
-    ) -> Result<Option<String>, CommitError> {
-        let staging = self.staging()?;
-        let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
-        rustix::fs::symlinkat(target, &staging.dir, temp.as_str()).map_err(io::Error::from)?;
-        let staged = Staged {
-            staging,
-            temp,
-            rel: rel.to_string(),
-        };
-        self.commit(staged, generation, expected)
-    }
-
-    /// Set the mtime of `rel` (a symlink's own, never its target's).
-    pub fn set_mtime(&self, rel: &str, mtime_ns: i64) -> io::Result<()> {
-        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
-        let times = mtime_only(mtime_ns);
-        Ok(rustix::fs::utimensat(
-            &parent,
-            name,
-            &times,
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?)
-    }
-
-    /// Give directory `rel` its permission bits: `mode`, minus setuid and
-    /// setgid unless the directory's owner is `owner` (the original's).
-    pub fn set_mode(&self, rel: &str, mode: u32, owner: (u32, u32)) -> io::Result<()> {
-        let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
-            .map_err(|e| self.explain(rel, e))?;
-        let ours = rustix::fs::fstat(&fd)?;
-        let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
-        Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?)
-    }
-
-    /// Rename `from` to `to` within this root; `to` must not exist.
-    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        let (from_parent, from_name) =
-            parent_of(self.dir.as_fd(), from).map_err(|e| self.explain(from, e))?;
-        let (to_parent_rel, to_name) = split(to);
-        let to_parent = make_dirs(self.dir.as_fd(), to_parent_rel, Mode::from_raw_mode(0o777))
-            .map_err(|e| self.explain(to, e))?;
-        rename_noreplace(&from_parent, from_name, &to_parent, to_name).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EEXIST) {
-                io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{to:?} already exists"),
-                )
-            } else {
-                e
-            }
-        })
-    }
-
-    /// Remove a file or symlink for good (its content is safe elsewhere:
-    /// an evicted or archived file whose destination copy verified).
-    pub fn remove_file(&self, rel: &str) -> io::Result<()> {
-        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
-        Ok(rustix::fs::unlinkat(&parent, name, AtFlags::empty())?)
-    }
-
-    /// Remove directory `rel` if it is empty; false if it is not.
-    pub fn remove_empty_dir(&self, rel: &str) -> io::Result<bool> {
-        let (parent, name) = match parent_of(self.dir.as_fd(), rel) {
-            Ok(found) => found,
-            Err(e) if is_absent(&e) => return Ok(true),
-            Err(e) => return Err(self.explain(rel, e)),
-        };
-        match rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR) {
-            Ok(()) | Err(Errno::NOENT) => Ok(true),
-            Err(Errno::NOTEMPTY) | Err(Errno::EXIST) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    // ---- the archive manifest ---------------------------------------------
-
-    /// Append lines to this root's archive manifest, durably.
-    pub fn append_manifest(&self, lines: &[String]) -> io::Result<()> {
-        self.bookkeeping_ready()?;
-        let mut file = File::from(open_beneath(
-            self.dir.as_fd(),
-            MANIFEST,
-            OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
-            Mode::from_raw_mode(0o600),
-        )?);
-        let mut text = lines.join("\n");
-        text.push('\n');
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
-    }
-
-    /// The lines of this root's archive manifest (none if it has none).
-    pub fn manifest(&self) -> io::Result<Vec<String>> {
-        match confined::open_regular(self.dir.as_fd(), MANIFEST) {
-            Ok((mut file, _)) => {
-                let mut text = String::new();
-                file.read_to_string(&mut text)?;
-                Ok(text.lines().map(str::to_owned).collect())
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Vec::new()),
-            Err(e) => Err(self.explain(MANIFEST, e)),
-        }
-    }
-
-    // ---- the trash --------------------------------------------------------
-
     /// Place `rel`'s current version in the trash of `generation` with
     /// `place(slot_parent, slot_name)`, which must fail with EEXIST rather
     /// than replace anything. Versions of one path within one generation go
@@ -695,14 +288,6 @@ impl LocalRoot {
         }
     }
 
-    /// Move `rel` into the trash; returns where it went.
-    pub fn trash(&self, rel: &str, generation: i64) -> io::Result<String> {
-        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
-        self.place_in_trash(rel, generation, |slot_parent, slot_name| {
-            rename_noreplace(&parent, name, slot_parent, slot_name)
-        })
-    }
-
     /// Keep the current version of `name` in `parent` in the trash without
     /// removing it (a hard link; a copy where links are not possible), so
     /// the caller can replace it atomically.
@@ -730,11 +315,346 @@ impl LocalRoot {
             }
         })
     }
+}
 
-    /// The newest trashed version of `rel` found in the trash folder itself,
-    /// as (generation, path relative to the root). Used when the index lost
-    /// the record (a crash between trashing and committing).
-    pub fn find_in_trash(&self, rel: &str) -> Option<(i64, String)> {
+impl std::fmt::Display for LocalRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())
+    }
+}
+
+impl Location for LocalRoot {
+    // ---- the root marker -------------------------------------------------
+
+    fn marker(&self) -> io::Result<Option<String>> {
+        match confined::open_regular(self.dir.as_fd(), MARKER) {
+            Ok((file, _)) => {
+                let mut text = String::new();
+                file.take(4096).read_to_string(&mut text)?;
+                Ok(Some(text.trim().to_string()))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(self.explain(MARKER, e)),
+        }
+    }
+
+    /// The marker is written aside and renamed into place, so two `add`s
+    /// racing agree on one id.
+    fn ensure_marker(&self) -> io::Result<String> {
+        let bookkeeping = self.bookkeeping()?;
+        if let Some(id) = self.marker()? {
+            return Ok(id);
+        }
+        let id = random_hex(16);
+        let temp = format!("root-id.new-{}", random_hex(8));
+        let mut file = File::from(rustix::fs::openat(
+            &bookkeeping,
+            temp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?);
+        file.write_all(format!("{id}\n").as_bytes())?;
+        file.sync_all()?;
+        let placed = rustix::fs::renameat_with(
+            &bookkeeping,
+            temp.as_str(),
+            &bookkeeping,
+            "root-id",
+            RenameFlags::NOREPLACE,
+        );
+        let _ = rustix::fs::unlinkat(&bookkeeping, temp.as_str(), AtFlags::empty());
+        match placed {
+            Ok(()) => Ok(id),
+            // Another `add` marked it first: use theirs.
+            Err(Errno::EXIST) => Ok(self.marker()?.unwrap_or(id)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ---- reading ----------------------------------------------------------
+
+    fn stat(&self, rel: &str) -> io::Result<Option<Record>> {
+        let stat = stat_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(stat.map(|s| record_of(&s, None)))
+    }
+
+    fn open_file(&self, rel: &str) -> io::Result<Opened> {
+        let (file, stat) =
+            confined::open_regular(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(Opened {
+            reader: Reader::File(file),
+            record: record_of(&stat, None),
+            owner: (stat.st_uid, stat.st_gid),
+        })
+    }
+
+    fn owner(&self, rel: &str) -> io::Result<Option<(u32, u32)>> {
+        let stat = stat_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(stat.map(|s| (s.st_uid, s.st_gid)))
+    }
+
+    fn read_link(&self, rel: &str) -> io::Result<Vec<u8>> {
+        confined::read_link_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))
+    }
+
+    fn hash(&self, rel: &str, kind: Kind) -> io::Result<Digest> {
+        match kind {
+            Kind::Symlink => Ok(crate::scan::hash_bytes(&self.read_link(rel)?)),
+            _ => {
+                let (file, stat) = confined::open_regular(self.dir.as_fd(), rel)
+                    .map_err(|e| self.explain(rel, e))?;
+                crate::scan::hash_file(file, stat.st_size as u64)
+            }
+        }
+    }
+
+    fn read_config(&self, rel: &str, limit: u64) -> io::Result<Option<String>> {
+        match confined::open_regular(self.dir.as_fd(), rel) {
+            Ok((file, stat)) => {
+                if stat.st_size as u64 > limit {
+                    return Err(io::Error::other(format!(
+                        "{rel:?} in {} is larger than {limit} bytes",
+                        self.path.display()
+                    )));
+                }
+                let mut text = String::new();
+                file.take(limit).read_to_string(&mut text)?;
+                Ok(Some(text))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(self.explain(rel, e)),
+        }
+    }
+
+    fn volume(&self) -> Option<(u64, u64)> {
+        let stat = rustix::fs::fstatvfs(&self.dir).ok()?;
+        let block = stat.f_frsize;
+        Some((stat.f_bavail * block, stat.f_blocks * block))
+    }
+
+    fn clean_staging(&self) -> io::Result<()> {
+        let area = match open_beneath(self.dir.as_fd(), STAGING, LISTABLE, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) => return Err(self.explain(STAGING, e)),
+        };
+        rustix::fs::flock(&area, FlockOperation::LockExclusive)?;
+        let result = (|| {
+            for name in confined::names(&area)? {
+                let Ok(name) = name.to_str() else { continue };
+                let Ok(dir) = rustix::fs::openat(
+                    &area,
+                    name,
+                    LISTABLE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) else {
+                    continue;
+                };
+                if rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                    confined::remove_tree(area.as_fd(), name)?;
+                }
+            }
+            Ok(())
+        })();
+        let _ = rustix::fs::flock(&area, FlockOperation::Unlock);
+        result
+    }
+
+    /// The copy is private (0600) until its content is complete.
+    fn stage_file(
+        &self,
+        from: &mut Reader,
+        owner: (u32, u32),
+        rel: &str,
+        mode: u32,
+        mtime_ns: i64,
+    ) -> io::Result<Staged> {
+        let staging = self.staging()?;
+        let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
+        let result = (|| {
+            let mut out = File::from(rustix::fs::openat(
+                &staging.dir,
+                temp.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?);
+            match from {
+                Reader::File(file) => io::copy(file, &mut out)?,
+                Reader::Stream(stream) => io::copy(stream, &mut out)?,
+            };
+            out.flush()?;
+            crate::testhook::point("stage:written");
+            let ours = rustix::fs::fstat(&out)?;
+            let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
+            rustix::fs::fchmod(&out, Mode::from_raw_mode(mode))?;
+            rustix::fs::futimens(&out, &mtime_only(mtime_ns))?;
+            Ok(())
+        })();
+        let staged = Staged::new(temp, rel);
+        match result {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                self.discard(staged);
+                Err(e)
+            }
+        }
+    }
+
+    /// One `syncfs` for the volume covers a whole batch of staged files and
+    /// renamed folders.
+    fn sync(&self) -> io::Result<()> {
+        Ok(rustix::fs::syncfs(&self.dir)?)
+    }
+
+    /// The old version is linked into the trash first and swapped out
+    /// atomically (`RENAME_EXCHANGE`); if what was swapped out is not
+    /// `expected` (the user replaced it a moment ago), the swap is undone.
+    fn commit(
+        &self,
+        staged: Staged,
+        generation: i64,
+        expected: Option<&Record>,
+    ) -> Result<Option<String>, CommitError> {
+        let rel = staged.rel.clone();
+        let result = self.commit_inner(&staged, generation, expected);
+        if result.is_err() {
+            self.discard(staged);
+        }
+        result.map_err(|e| match e {
+            CommitError::Io(e) => CommitError::Io(self.explain(&rel, e)),
+            other => other,
+        })
+    }
+
+    fn discard(&self, staged: Staged) {
+        if let Some(staging) = self.staging.lock().expect("no panics").as_ref() {
+            let _ = rustix::fs::unlinkat(&staging.dir, staged.token(), AtFlags::empty());
+        }
+    }
+
+    fn make_dir(&self, rel: &str, generation: i64) -> io::Result<Option<String>> {
+        let trashed = match self.stat(rel)? {
+            Some(r) if r.kind == Kind::Directory => return Ok(None),
+            Some(_) => Some(self.trash(rel, generation)?),
+            None => None,
+        };
+        let (parent_rel, name) = split(rel);
+        let parent = make_dirs(self.dir.as_fd(), parent_rel, Mode::from_raw_mode(0o777))
+            .map_err(|e| self.explain(rel, e))?;
+        match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(PRIVATE)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) if self.stat(rel)?.is_some_and(|r| r.kind == Kind::Directory) => {}
+            Err(e) => return Err(self.explain(rel, e.into())),
+        }
+        Ok(trashed)
+    }
+
+    fn make_symlink(
+        &self,
+        target: &[u8],
+        rel: &str,
+        generation: i64,
+        expected: Option<&Record>,
+    ) -> Result<Option<String>, CommitError> {
+        let staging = self.staging()?;
+        let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
+        rustix::fs::symlinkat(target, &staging.dir, temp.as_str()).map_err(io::Error::from)?;
+        let staged = Staged::new(temp, rel);
+        self.commit(staged, generation, expected)
+    }
+
+    fn set_mtime(&self, rel: &str, mtime_ns: i64) -> io::Result<()> {
+        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        let times = mtime_only(mtime_ns);
+        Ok(rustix::fs::utimensat(
+            &parent,
+            name,
+            &times,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    fn set_mode(&self, rel: &str, mode: u32, owner: (u32, u32)) -> io::Result<()> {
+        let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
+            .map_err(|e| self.explain(rel, e))?;
+        let ours = rustix::fs::fstat(&fd)?;
+        let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
+        Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (from_parent, from_name) =
+            parent_of(self.dir.as_fd(), from).map_err(|e| self.explain(from, e))?;
+        let (to_parent_rel, to_name) = split(to);
+        let to_parent = make_dirs(self.dir.as_fd(), to_parent_rel, Mode::from_raw_mode(0o777))
+            .map_err(|e| self.explain(to, e))?;
+        rename_noreplace(&from_parent, from_name, &to_parent, to_name).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{to:?} already exists"),
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    fn remove_file(&self, rel: &str) -> io::Result<()> {
+        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        Ok(rustix::fs::unlinkat(&parent, name, AtFlags::empty())?)
+    }
+
+    fn remove_empty_dir(&self, rel: &str) -> io::Result<bool> {
+        let (parent, name) = match parent_of(self.dir.as_fd(), rel) {
+            Ok(found) => found,
+            Err(e) if is_absent(&e) => return Ok(true),
+            Err(e) => return Err(self.explain(rel, e)),
+        };
+        match rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(true),
+            Err(Errno::NOTEMPTY) | Err(Errno::EXIST) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ---- the archive manifest ---------------------------------------------
+
+    fn append_manifest(&self, lines: &[String]) -> io::Result<()> {
+        self.bookkeeping_ready()?;
+        let mut file = File::from(open_beneath(
+            self.dir.as_fd(),
+            MANIFEST,
+            OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
+            Mode::from_raw_mode(0o600),
+        )?);
+        let mut text = lines.join("\n");
+        text.push('\n');
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    }
+
+    fn manifest(&self) -> io::Result<Vec<String>> {
+        match confined::open_regular(self.dir.as_fd(), MANIFEST) {
+            Ok((mut file, _)) => {
+                let mut text = String::new();
+                file.read_to_string(&mut text)?;
+                Ok(text.lines().map(str::to_owned).collect())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Vec::new()),
+            Err(e) => Err(self.explain(MANIFEST, e)),
+        }
+    }
+
+    fn trash(&self, rel: &str, generation: i64) -> io::Result<String> {
+        let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        self.place_in_trash(rel, generation, |slot_parent, slot_name| {
+            rename_noreplace(&parent, name, slot_parent, slot_name)
+        })
+    }
+
+    /// Trash folders are named `<generation>` and `<generation>-<n>`.
+    fn find_in_trash(&self, rel: &str) -> Option<(i64, String)> {
         let trash = open_beneath(self.dir.as_fd(), TRASH, LISTABLE, Mode::empty()).ok()?;
         confined::names(&trash)
             .ok()?
@@ -753,14 +673,7 @@ impl LocalRoot {
             .map(|((generation, _), slot)| (generation, slot))
     }
 
-    /// Move a trashed file back to `rel`; what is at `rel` now goes to the
-    /// trash of `generation` first.
-    pub fn untrash(
-        &self,
-        trashed_as: &str,
-        rel: &str,
-        generation: i64,
-    ) -> io::Result<Option<String>> {
+    fn untrash(&self, trashed_as: &str, rel: &str, generation: i64) -> io::Result<Option<String>> {
         let current = match self.stat(rel)? {
             Some(_) => Some(self.trash(rel, generation)?),
             None => None,
@@ -769,8 +682,7 @@ impl LocalRoot {
         Ok(current)
     }
 
-    /// Remove a trashed item for good (retention expired).
-    pub fn purge(&self, trashed_as: &str) -> io::Result<()> {
+    fn purge(&self, trashed_as: &str) -> io::Result<()> {
         let (parent, name) = match parent_of(self.dir.as_fd(), trashed_as) {
             Ok(found) => found,
             Err(e) if is_absent(&e) => return Ok(()),
@@ -963,4 +875,34 @@ fn random_hex(bytes: usize) -> String {
         buf.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..bytes]);
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a remote source sends arrives as a stream; it lands like a local
+    /// copy: the content, the mode and the mtime asked for, committed over
+    /// the expected version, which goes to the trash.
+    #[test]
+    fn a_streamed_copy_is_staged_and_committed_like_a_local_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "old").unwrap();
+        let root = LocalRoot::open(dir.path()).unwrap();
+        let expected = root.stat("a").unwrap();
+        let mut from = Reader::Stream(Box::new(io::Cursor::new(b"new content".to_vec())));
+        let owner = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
+        let staged = root
+            .stage_file(&mut from, owner, "a", 0o640, 1_000_000_000)
+            .unwrap();
+        let trashed = root.commit(staged, 7, expected.as_ref()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new content");
+        let now = root.stat("a").unwrap().unwrap();
+        assert_eq!((now.mode & 0o7777, now.mtime_ns), (0o640, 1_000_000_000));
+        let trashed = trashed.expect("the old version is kept");
+        assert_eq!(std::fs::read(dir.path().join(trashed)).unwrap(), b"old");
+    }
 }

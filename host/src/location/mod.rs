@@ -2,9 +2,232 @@
 //! changes files in them. Paths given to a location are relative and
 //! `/`-separated; they were checked by [`crate::plan::check_relative_path`]
 //! or come from the location's own listing.
+//!
+//! The data path after the scan (the executor, `restore`, `verify`, trash
+//! retention) works on [`Location`], so a root on another device or in a
+//! bucket plugs in by implementing it; [`LocalRoot`] is the local folder.
+//! The trait is synchronous: the executor runs transfers on worker threads,
+//! and a remote location drives its own runtime inside its methods, which
+//! keeps the commit-then-verify order in one place instead of in two
+//! (blocking and async) executors.
 
 mod confined;
 mod local;
 
-pub use local::{CommitError, Folder, LocalRoot, Opened, Staged};
+use std::fs::File;
+use std::io::{self, Read};
+
+pub use local::{Folder, LocalRoot};
 pub(crate) use local::{identity_of, record_of};
+
+use crate::index::Record;
+use crate::policy::{Digest, Kind};
+
+/// One root, wherever it lives. Every operation is confined to the root: no
+/// path resolves outside it, none follows a symlink inside it. Destructive
+/// operations go through the root's own trash, which a `generation` names.
+pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
+    // ---- the root marker ---------------------------------------------------
+
+    /// The id in this root's marker, if it has one; a marker that cannot be
+    /// what Conduit wrote is an error.
+    fn marker(&self) -> io::Result<Option<String>>;
+
+    /// Give the root a marker (keeping an existing one) and return its id.
+    fn ensure_marker(&self) -> io::Result<String>;
+
+    // ---- reading -----------------------------------------------------------
+
+    /// The current state of `rel` (no digest), or none if it is absent.
+    fn stat(&self, rel: &str) -> io::Result<Option<Record>>;
+
+    /// Open the regular file `rel` for reading.
+    fn open_file(&self, rel: &str) -> io::Result<Opened>;
+
+    /// The owner (uid, gid) of `rel`.
+    fn owner(&self, rel: &str) -> io::Result<Option<(u32, u32)>>;
+
+    /// The target of the symlink `rel`, as bytes.
+    fn read_link(&self, rel: &str) -> io::Result<Vec<u8>>;
+
+    /// The content digest of `rel` as it is stored now (a full read).
+    fn hash(&self, rel: &str, kind: Kind) -> io::Result<Digest>;
+
+    /// A small file of the user's at `rel` (an ignore file), read as text;
+    /// none if absent. Never a symlink, never more than `limit` bytes.
+    fn read_config(&self, rel: &str, limit: u64) -> io::Result<Option<String>>;
+
+    /// Free and total bytes where the root is stored, if known.
+    fn volume(&self) -> Option<(u64, u64)>;
+
+    // ---- writing -----------------------------------------------------------
+
+    /// Remove what interrupted runs left staged: copies never committed.
+    fn clean_staging(&self) -> io::Result<()>;
+
+    /// Write `from` (content of another root, owned there by `owner`) to
+    /// this root's staging area for `rel`, with `mode` and `mtime_ns`
+    /// applied; setuid and setgid are kept only where the copy's owner is
+    /// the original's. Not yet durable: see [`Location::sync`].
+    fn stage_file(
+        &self,
+        from: &mut Reader,
+        owner: (u32, u32),
+        rel: &str,
+        mode: u32,
+        mtime_ns: i64,
+    ) -> io::Result<Staged>;
+
+    /// Make everything written so far durable.
+    fn sync(&self) -> io::Result<()>;
+
+    /// Put a staged file in place of `expected`, what the caller last saw at
+    /// the target (`None`: nothing). The version it replaces goes to the
+    /// trash of `generation`; if the target is not `expected` any more,
+    /// nothing is replaced. Returns where the old version went.
+    fn commit(
+        &self,
+        staged: Staged,
+        generation: i64,
+        expected: Option<&Record>,
+    ) -> Result<Option<String>, CommitError>;
+
+    /// Drop a staged file that will not be committed.
+    fn discard(&self, staged: Staged);
+
+    /// Create folder `rel` (and its parents) as a private folder; its own
+    /// mode comes with [`Location::set_mode`] once its content is written. A
+    /// file or symlink in its way goes to the trash first (returned).
+    fn make_dir(&self, rel: &str, generation: i64) -> io::Result<Option<String>>;
+
+    /// Create symlink `rel` pointing at `target`, replacing `expected` as
+    /// [`Location::commit`] does.
+    fn make_symlink(
+        &self,
+        target: &[u8],
+        rel: &str,
+        generation: i64,
+        expected: Option<&Record>,
+    ) -> Result<Option<String>, CommitError>;
+
+    /// Set the mtime of `rel` (a symlink's own, never its target's).
+    fn set_mtime(&self, rel: &str, mtime_ns: i64) -> io::Result<()>;
+
+    /// Give folder `rel` its permission bits: `mode`, minus setuid and
+    /// setgid unless the folder's owner is `owner` (the original's).
+    fn set_mode(&self, rel: &str, mode: u32, owner: (u32, u32)) -> io::Result<()>;
+
+    /// Rename `from` to `to` within this root; `to` must not exist.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+
+    /// Remove a file or symlink for good (its content is safe elsewhere: an
+    /// evicted or archived file whose destination copy verified).
+    fn remove_file(&self, rel: &str) -> io::Result<()>;
+
+    /// Remove folder `rel` if it is empty; false if it is not.
+    fn remove_empty_dir(&self, rel: &str) -> io::Result<bool>;
+
+    // ---- the archive manifest ----------------------------------------------
+
+    /// Append lines to this root's archive manifest, durably.
+    fn append_manifest(&self, lines: &[String]) -> io::Result<()>;
+
+    /// The lines of this root's archive manifest (none if it has none).
+    fn manifest(&self) -> io::Result<Vec<String>>;
+
+    // ---- the trash ---------------------------------------------------------
+
+    /// Move `rel` into the trash of `generation`; returns where it went.
+    fn trash(&self, rel: &str, generation: i64) -> io::Result<String>;
+
+    /// The newest trashed version of `rel` found in the trash itself, as
+    /// (generation, where it is). Used when the index lost the record (a
+    /// crash between trashing and committing).
+    fn find_in_trash(&self, rel: &str) -> Option<(i64, String)>;
+
+    /// Move a trashed version back to `rel`; what is at `rel` now goes to the
+    /// trash of `generation` first (returned).
+    fn untrash(&self, trashed_as: &str, rel: &str, generation: i64) -> io::Result<Option<String>>;
+
+    /// Remove a trashed item for good (retention expired).
+    fn purge(&self, trashed_as: &str) -> io::Result<()>;
+}
+
+/// Content being read from a root. A local file keeps its type, so a copy
+/// between two local folders takes the kernel's fast path
+/// (`copy_file_range`); any other location streams.
+pub enum Reader {
+    /// A file on this machine.
+    File(File),
+    /// Content arriving from elsewhere.
+    Stream(Box<dyn Read + Send>),
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Reader::File(file) => f.debug_tuple("File").field(file).finish(),
+            Reader::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+/// A regular file opened for reading, with its state as the open file sees
+/// it (not as its path did a moment earlier).
+#[derive(Debug)]
+pub struct Opened {
+    /// The content.
+    pub reader: Reader,
+    /// Its state (no digest).
+    pub record: Record,
+    /// Its owner (uid, gid).
+    pub owner: (u32, u32),
+}
+
+/// A copy written to a location's staging area, not yet committed; it
+/// belongs to the location that staged it.
+#[derive(Debug)]
+pub struct Staged {
+    /// The location's name for the staged copy.
+    token: String,
+    /// The target path, relative to the root.
+    pub rel: String,
+}
+
+impl Staged {
+    pub(crate) fn new(token: String, rel: &str) -> Staged {
+        Staged {
+            token,
+            rel: rel.to_string(),
+        }
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// Why a commit did not happen.
+#[derive(Debug)]
+pub enum CommitError {
+    /// The target is not what the caller expected (changed since the scan):
+    /// nothing was replaced.
+    Changed,
+    /// The location refused.
+    Io(io::Error),
+}
+
+impl From<io::Error> for CommitError {
+    fn from(e: io::Error) -> CommitError {
+        CommitError::Io(e)
+    }
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            CommitError::Changed => write!(f, "the target changed since the scan"),
+            CommitError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}

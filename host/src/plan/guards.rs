@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::Plan;
 use crate::index::{BaseRecord, Conduit, Record};
-use crate::location::LocalRoot;
+use crate::location::{LocalRoot, Location};
 use crate::policy::{Entry, Kind, Operation, Side, short_digest};
 use crate::scan::Scan;
 

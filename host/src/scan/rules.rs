@@ -6,7 +6,7 @@
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::location::LocalRoot;
+use crate::location::Location;
 
 /// An ignore file larger than this is refused (it is a list of rules).
 const IGNORE_FILE_LIMIT: u64 = 1 << 20;
@@ -23,7 +23,7 @@ pub struct Rules {
 impl Rules {
     /// Rules from `globs` plus the `.conduitignore` of each of `roots`
     /// (missing files are fine). A malformed glob is an error naming it.
-    pub fn new(globs: &[String], roots: &[&LocalRoot]) -> anyhow::Result<Rules> {
+    pub fn new(globs: &[String], roots: &[&dyn Location]) -> anyhow::Result<Rules> {
         let mut builder = GitignoreBuilder::new("");
         builder.add_line(None, &format!("/{}/", crate::BOOKKEEPING_DIR))?;
         for glob in globs {
@@ -32,7 +32,7 @@ impl Rules {
                 .map_err(|e| anyhow::anyhow!("ignore rule {glob:?} is not valid: {e}"))?;
         }
         for root in roots {
-            let file = root.path().join(IGNORE_FILE);
+            let file = std::path::PathBuf::from(format!("{root}/{IGNORE_FILE}"));
             let Some(text) = root
                 .read_config(IGNORE_FILE, IGNORE_FILE_LIMIT)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?

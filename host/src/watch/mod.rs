@@ -37,7 +37,7 @@ pub use status::{Served, ServiceState, served};
 
 use crate::api::{Cadence, Event, Host, SyncOptions, SyncReport, UsageError};
 use crate::index::{Conduit, Index, now_ns};
-use crate::location::LocalRoot;
+use crate::location::{LocalRoot, Location};
 use crate::plan::guards;
 use crate::policy::{Kind, Side};
 use crate::scan::Rules;
