@@ -3,7 +3,7 @@
 //!
 //! A `flock` belongs to an open file description, and every child that any
 //! thread of this process forks shares the descriptions it inherits until it
-//! execs; a probe ([`crate::watch::served`]) also holds a lock for an instant.
+//! execs; a probe (`conduit status` asking whether a service is live) also holds a lock for an instant.
 //! Neither is a run, so a lock found held is waited for a moment before it
 //! counts as taken.
 

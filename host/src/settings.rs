@@ -45,6 +45,13 @@ impl FromStr for Cadence {
     }
 }
 
+/// Written as its text form, as `status --json` shows it.
+impl serde::Serialize for Cadence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for Cadence {
     /// The text form `from_str` reads, in the largest unit that fits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

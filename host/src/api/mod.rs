@@ -17,6 +17,8 @@
 mod conduits;
 mod policies;
 mod repair;
+pub(crate) mod served;
+mod status;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +29,8 @@ pub use crate::settings::Cadence;
 pub use conduits::NewConduit;
 pub use policies::{InstallOptions, InstallReport, PolicyListing};
 pub use repair::{Keep, VerifyReport};
+pub use served::{Served, ServiceState};
+pub use status::{ConduitStatus, OffloadedFile};
 pub use sync::{Event, SyncOptions};
 
 use crate::exec::Counts;

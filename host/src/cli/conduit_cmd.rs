@@ -264,59 +264,27 @@ fn print_conduit(c: &Conduit) {
 }
 
 fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> anyhow::Result<i32> {
-    let conduits = match &name {
-        Some(n) => vec![host.conduit(n)?],
-        None => host.conduits()?,
+    let names = match &name {
+        Some(n) => vec![n.clone()],
+        None => host.conduits()?.into_iter().map(|c| c.name).collect(),
     };
-    let mut out = Vec::new();
-    for c in &conduits {
-        let last = host.history(&c.name, 1)?.into_iter().next();
-        let conflicts = host.conflicts(&c.name)?.len();
-        let offloaded_files = host.offloaded(&c.name)?;
-        let served = crate::watch::served(host.home(), c.id);
-        let state = match &served {
-            Some(s) => serde_json::to_value(s.state)?,
-            None if !c.enabled => json!("paused"),
-            None if last.as_ref().is_some_and(|r| r.halted.is_some()) => json!("halted"),
-            None => json!("idle"),
-        };
-        let mut entry = json!({
-            "conduit": c.name,
-            "policy": c.policy,
-            "cadence": c.cadence.to_string(),
-            "state": state,
-            "watched": served.is_some(),
-            "last_run": last,
-            "conflicts": conflicts,
-            "offloaded": offloaded_files.len(),
-        });
-        if let Some(s) = &served {
-            entry["service"] = serde_json::to_value(s)?;
-        }
-        if offloaded {
-            entry["offloaded_files"] = json!(
-                offloaded_files
-                    .iter()
-                    .map(|(p, size)| json!({ "path": p, "size": size }))
-                    .collect::<Vec<_>>()
-            );
-        }
-        out.push((entry, offloaded_files, last));
-    }
+    let statuses = names
+        .iter()
+        .map(|n| host.status(n, offloaded))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if json {
-        let list: Vec<_> = out.iter().map(|(e, ..)| e.clone()).collect();
         if name.is_some() {
-            println!("{}", serde_json::to_string_pretty(&list[0])?);
+            println!("{}", serde_json::to_string_pretty(&statuses[0])?);
         } else {
-            println!("{}", serde_json::to_string_pretty(&list)?);
+            println!("{}", serde_json::to_string_pretty(&statuses)?);
         }
         return Ok(exit::OK);
     }
-    if out.is_empty() {
+    if statuses.is_empty() {
         println!("no conduits yet; create one with `conduit add NAME SOURCE DEST --policy P`");
     }
-    for (entry, files, last) in &out {
-        let last = match last {
+    for s in &statuses {
+        let last = match &s.last_run {
             None => "never run".to_string(),
             Some(r) if let Some(halt) = &r.halted => {
                 format!("generation {} halted: {halt}", r.generation)
@@ -328,15 +296,11 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
         };
         println!(
             "{} ({}, {}): {last}; {} open conflicts; {} offloaded",
-            entry["conduit"].as_str().unwrap_or_default(),
-            entry["policy"].as_str().unwrap_or_default(),
-            entry["state"].as_str().unwrap_or_default(),
-            entry["conflicts"],
-            entry["offloaded"]
+            s.conduit, s.policy, s.state, s.conflicts, s.offloaded
         );
-        if let Some(service) = entry.get("service") {
-            let when = |key: &str| {
-                service[key].as_i64().map_or("-".to_string(), |ns| {
+        if let Some(service) = &s.service {
+            let when = |ns: Option<i64>| {
+                ns.map_or("-".to_string(), |ns| {
                     let secs = (ns - crate::index::now_ns()) / 1_000_000_000;
                     if secs >= 0 {
                         format!("in {secs}s")
@@ -345,22 +309,21 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
                     }
                 })
             };
-            let detail = service["detail"]
-                .as_str()
+            let detail = service
+                .detail
+                .as_ref()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
             println!(
                 "  watched by pid {}, {} cadence{detail}; last run {}, next scheduled {}",
-                service["pid"],
-                entry["cadence"].as_str().unwrap_or_default(),
-                when("last_run_ns"),
-                when("next_run_ns"),
+                service.pid,
+                s.cadence,
+                when(service.last_run_ns),
+                when(service.next_run_ns),
             );
         }
-        if offloaded {
-            for (path, size) in files {
-                println!("  {path} ({})", human_bytes(*size));
-            }
+        for file in s.offloaded_files.iter().flatten() {
+            println!("  {} ({})", file.path, human_bytes(file.size));
         }
     }
     Ok(exit::OK)

@@ -79,8 +79,6 @@ fn print_event(event: &ServiceEvent, json: bool) {
             } else if matches!(state, ServiceState::Scanning | ServiceState::Syncing) {
                 return;
             } else {
-                let state = serde_json::to_value(state).unwrap_or_default();
-                let state = state.as_str().unwrap_or_default();
                 match detail {
                     Some(d) => format!("{conduit}: {state}: {d}"),
                     None => format!("{conduit}: {state}"),

@@ -23,7 +23,6 @@
 //! loop only keeps time, filters changes and publishes state.
 
 mod events;
-mod status;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -33,8 +32,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, UnboundedSender};
 
-pub use status::{Served, ServiceState, served};
+pub use crate::api::{Served, ServiceState};
 
+use crate::api::served::ServedLock;
 use crate::api::{Cadence, Event, Host, SyncOptions, SyncReport, UsageError};
 use crate::index::{Conduit, Index, now_ns};
 use crate::location::{LocalRoot, Location};
@@ -42,7 +42,6 @@ use crate::plan::guards;
 use crate::policy::{Kind, Side};
 use crate::scan::Rules;
 use events::{Change, Notice, Watcher};
-use status::ServedLock;
 
 /// How the service runs.
 #[derive(Debug, Clone)]

@@ -25,6 +25,19 @@ pub enum ServiceState {
     Halted,
 }
 
+impl std::fmt::Display for ServiceState {
+    /// The word `--json` uses too.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            ServiceState::Idle => "idle",
+            ServiceState::Scanning => "scanning",
+            ServiceState::Syncing => "syncing",
+            ServiceState::Paused => "paused",
+            ServiceState::Halted => "halted",
+        })
+    }
+}
+
 /// A served conduit's state, as `conduit status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Served {
@@ -42,7 +55,7 @@ pub struct Served {
 }
 
 /// Held by the service for each conduit it serves.
-pub(super) struct ServedLock {
+pub(crate) struct ServedLock {
     _lock: File,
     state_file: PathBuf,
 }
@@ -57,7 +70,7 @@ fn state_path(home: &Path, conduit: i64) -> PathBuf {
 
 impl ServedLock {
     /// Take the conduit; `None` when another service already serves it.
-    pub(super) fn acquire(home: &Path, conduit: i64) -> anyhow::Result<Option<ServedLock>> {
+    pub(crate) fn acquire(home: &Path, conduit: i64) -> anyhow::Result<Option<ServedLock>> {
         let path = lock_path(home, conduit);
         std::fs::create_dir_all(path.parent().expect("under the home"))?;
         std::fs::create_dir_all(home.join("watch"))?;
@@ -68,7 +81,7 @@ impl ServedLock {
     }
 
     /// Publish `served` for readers.
-    pub(super) fn publish(&self, served: &Served) {
+    pub(crate) fn publish(&self, served: &Served) {
         let temp = self.state_file.with_extension("json.tmp");
         let written = serde_json::to_vec(served)
             .map_err(std::io::Error::other)
@@ -88,7 +101,7 @@ impl Drop for ServedLock {
 
 /// The state a running service published for `conduit`, or `None` when no
 /// service serves it.
-pub fn served(home: &Path, conduit: i64) -> Option<Served> {
+pub(super) fn served(home: &Path, conduit: i64) -> Option<Served> {
     let lock = File::open(lock_path(home, conduit)).ok()?;
     match lock.try_lock() {
         // Nobody holds it: a service that died leaves no live state behind.
@@ -98,5 +111,19 @@ pub fn served(home: &Path, conduit: i64) -> Option<Served> {
             serde_json::from_slice(&bytes).ok()
         }
         Err(std::fs::TryLockError::Error(_)) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServiceState;
+
+    #[test]
+    fn a_state_reads_as_its_json_word() {
+        use ServiceState::*;
+        for state in [Idle, Scanning, Syncing, Paused, Halted] {
+            let json = serde_json::to_value(state).unwrap();
+            assert_eq!(json.as_str(), Some(state.to_string().as_str()));
+        }
     }
 }
