@@ -76,7 +76,7 @@ impl Host {
             None => [Side::Source, Side::Destination]
                 .into_iter()
                 .filter_map(|side| {
-                    let (generation, slot) = roots[exec::side_index(side)].find_in_trash(path)?;
+                    let (generation, slot) = roots[side.index()].find_in_trash(path)?;
                     Some((generation, side, slot))
                 })
                 .max_by_key(|(generation, ..)| *generation)
@@ -90,7 +90,7 @@ impl Host {
             ));
         };
         let generation = self.index.start_generation(c.id, false, false)?;
-        let root = &roots[exec::side_index(side)];
+        let root = &roots[side.index()];
         let displaced = root.untrash(&trashed_as, path, generation)?;
         if let Some(id) = record {
             self.index.forget_trash(id)?;
@@ -243,7 +243,7 @@ impl Host {
             ..VerifyReport::default()
         };
         for side in [Side::Source, Side::Destination] {
-            let root = &roots[exec::side_index(side)];
+            let root = &roots[side.index()];
             let mut records: Vec<(String, Record)> =
                 self.index.entries(c.id, side)?.into_iter().collect();
             records.sort_by(|a, b| a.0.cmp(&b.0));

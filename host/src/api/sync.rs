@@ -332,7 +332,7 @@ impl Host {
         };
         let of = |side: Side| -> anyhow::Result<scan::Foreign> {
             Ok(scan::Foreign {
-                identity: roots[exec::side_index(side)].identity()?,
+                identity: roots[side.index()].identity()?,
                 what: format!("the {} {}", side.name(), c.root(side).display()),
             })
         };
@@ -344,7 +344,7 @@ impl Host {
     fn purge_trash(&mut self, c: &Conduit, roots: &[LocalRoot; 2]) -> anyhow::Result<()> {
         let cutoff = now_ns() - i64::from(c.trash_days) * 86_400 * 1_000_000_000;
         for t in self.index.trash_older_than(c.id, cutoff)? {
-            let root = &roots[exec::side_index(t.side)];
+            let root = &roots[t.side.index()];
             match root.purge(&t.trashed_as) {
                 Ok(()) => self.index.forget_trash(t.id)?,
                 Err(e) => {

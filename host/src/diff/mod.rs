@@ -69,13 +69,12 @@ pub fn changes(
     destination: Option<&State>,
     offloaded: bool,
 ) -> (Change, Change) {
-    let (s, d) = conduit_contract::changes(
+    conduit_contract::changes(
         base.map(State::content),
         source.map(State::content),
         destination.map(State::content),
         offloaded,
-    );
-    (s.into(), d.into())
+    )
 }
 
 #[cfg(test)]

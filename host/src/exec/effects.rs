@@ -9,12 +9,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::{
-    Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, side_index, trash_record,
-};
+use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, trash_record};
 use crate::index::{BaseRecord, Batch, Index, Record};
 use crate::location::{CommitError, Location};
-use crate::plan::op_name;
 use crate::policy::{Action, Kind, Operation, Side, State};
 
 /// Why an action did not happen: skipped (comes back next run) or failed.
@@ -89,24 +86,24 @@ impl<'r> Effects<'r> {
     }
 
     fn root(&self, side: Side) -> &dyn Location {
-        self.run.roots[side_index(side)]
+        self.run.roots[side.index()]
     }
 
     fn scanned(&self, side: Side, path: &str) -> Option<&Record> {
-        self.run.scans[side_index(side)].get(path)
+        self.run.scans[side.index()].get(path)
     }
 
     /// What `path` holds on `side` now, as far as this run knows.
     fn current(&self, side: Side, path: &str) -> Option<&Record> {
-        match self.overlay[side_index(side)].get(path) {
+        match self.overlay[side.index()].get(path) {
             Some(now) => now.as_ref(),
             None => self.scanned(side, path),
         }
     }
 
     fn set(&mut self, side: Side, path: &str, record: Option<Record>) {
-        self.overlay[side_index(side)].insert(path.to_string(), record);
-        self.dirty[side_index(side)].insert(path.to_string());
+        self.overlay[side.index()].insert(path.to_string(), record);
+        self.dirty[side.index()].insert(path.to_string());
         self.touched.insert(path.to_string());
     }
 
@@ -175,7 +172,7 @@ impl<'r> Effects<'r> {
     /// A folder went to the trash whole: what the run knew under it went
     /// with it.
     fn sweep_below(&mut self, side: Side, path: &str) {
-        let s = side_index(side);
+        let s = side.index();
         let prefix = format!("{path}/");
         let below: Vec<String> = self.run.scans[s]
             .keys()
@@ -590,7 +587,7 @@ impl<'r> Effects<'r> {
         let path = self.run.entries[i].path.clone();
         for a in actions {
             if let Err(p) = self.one(i, &a.operation) {
-                return self.problem(&path, op_name(&a.operation), p);
+                return self.problem(&path, a.operation.name(), p);
             }
         }
     }
@@ -645,7 +642,7 @@ impl<'r> Effects<'r> {
             }
             other => Err(Problem::Fail(format!(
                 "{} cannot be combined here",
-                op_name(other)
+                other.name()
             ))),
         }
     }
@@ -756,7 +753,7 @@ impl<'r> Effects<'r> {
     pub(crate) fn delete(&mut self, i: usize, side: Side) {
         let e = &self.run.entries[i];
         let path = e.path.clone();
-        if self.swept[side_index(side)].remove(&path) {
+        if self.swept[side.index()].remove(&path) {
             self.outcome.counts.deleted += 1;
             return self.done(
                 &path,
@@ -864,7 +861,7 @@ impl<'r> Effects<'r> {
     pub(crate) fn flush(&mut self, index: &mut Index) -> anyhow::Result<()> {
         self.settle_base();
         for side in [Side::Source, Side::Destination] {
-            let s = side_index(side);
+            let s = side.index();
             for path in std::mem::take(&mut self.dirty[s]) {
                 let record = self.overlay[s].get(&path).cloned().flatten();
                 self.batch.entries[s].push((path, record));

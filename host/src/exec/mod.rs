@@ -114,7 +114,7 @@ pub struct Run<'a> {
     pub conduit: i64,
     /// The run's generation number.
     pub generation: i64,
-    /// Indexed by `side_index`.
+    /// Indexed by `Side::index`.
     pub roots: [&'a dyn Location; 2],
     /// The entries the plan's actions refer to.
     pub entries: &'a [Entry],
@@ -141,13 +141,6 @@ pub struct Outcome {
     pub counts: Counts,
     /// One line per failed or skipped action: `path: what happened`.
     pub problems: Vec<String>,
-}
-
-pub(crate) fn side_index(side: Side) -> usize {
-    match side {
-        Side::Source => 0,
-        Side::Destination => 1,
-    }
 }
 
 /// How the executor sorts an entry's actions.
@@ -376,12 +369,10 @@ fn sort<'p>(run: &Run, plan: &'p Plan) -> Vec<Work<'p>> {
 /// the later ones find it there and re-verify it.
 fn rounds(work: &[Work]) -> Vec<Vec<Transfer>> {
     let mut rounds: Vec<Vec<Transfer>> = Vec::new();
-    let mut seen: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut seen: HashMap<(Side, &str), usize> = HashMap::new();
     for w in work {
         let Work::Transfer(t) = w else { continue };
-        let n = seen
-            .entry((side_index(t.from.other()), t.to.as_str()))
-            .or_insert(0);
+        let n = seen.entry((t.from.other(), t.to.as_str())).or_insert(0);
         if rounds.len() <= *n {
             rounds.push(Vec::new());
         }

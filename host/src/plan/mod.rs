@@ -119,21 +119,6 @@ pub fn describe_action(entries: &[Entry], a: &Action) -> String {
     }
 }
 
-/// The contract's name for an operation, as journals and messages show it.
-pub(crate) fn op_name(op: &Operation) -> &'static str {
-    match op {
-        Operation::Copy(_) => "copy",
-        Operation::Delete(_) => "delete",
-        Operation::MoveToDestination(_) => "move-to-destination",
-        Operation::Rename(_) => "rename",
-        Operation::Evict => "evict",
-        Operation::Hydrate => "hydrate",
-        Operation::Accept => "accept",
-        Operation::Conflict(_) => "conflict",
-        Operation::Skip(_) => "skip",
-    }
-}
-
 /// Destination folders that hold offloaded files: their content exists
 /// nowhere else.
 fn only_copy_holders(entries: &[Entry]) -> std::collections::HashSet<&str> {
@@ -191,7 +176,7 @@ fn check_only_copy(
             problems.push(format!(
                 "entry {:?}: {} would remove {what}, the only copy of that content",
                 e.path,
-                op_name(&a.operation)
+                a.operation.name()
             ));
         }
     }
@@ -209,7 +194,7 @@ fn check_entry(e: &Entry, group: &[Action], problems: &mut Vec<String>) {
     if group.len() == 1 {
         return;
     }
-    let names: Vec<&str> = group.iter().map(|a| op_name(&a.operation)).collect();
+    let names: Vec<&str> = group.iter().map(|a| a.operation.name()).collect();
     let contradictory = || format!("contradictory actions: {}", names.join(" + "));
     let exclusive = group.iter().any(|a| {
         matches!(
@@ -346,7 +331,7 @@ fn check_target(e: &Entry) -> impl Fn(&str) -> Result<(), String> + '_ {
 /// of identical content may share a target (archive's dedupe).
 fn check_targets(entries: &[Entry], actions: &[Action], problems: &mut Vec<String>) {
     let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
-    let mut writers: HashMap<(&str, &str), (&str, Option<Digest>)> = HashMap::new();
+    let mut writers: HashMap<(Side, &str), (&str, Option<Digest>)> = HashMap::new();
     for a in actions {
         let e = &entries[a.entry as usize];
         // (side written, path written, digest when identical content there is fine)
@@ -363,7 +348,7 @@ fn check_targets(entries: &[Entry], actions: &[Action], problems: &mut Vec<Strin
             }
             _ => continue,
         };
-        if let Some((previous, digest)) = writers.insert((side.name(), path), (&e.path, shareable))
+        if let Some((previous, digest)) = writers.insert((side, path), (&e.path, shareable))
             && (digest.is_none() || digest != shareable)
         {
             problems.push(format!(
@@ -382,7 +367,7 @@ fn check_targets(entries: &[Entry], actions: &[Action], problems: &mut Vec<Strin
             problems.push(format!(
                 "entry {:?}: {} onto {path:?}, which already exists on the {}",
                 e.path,
-                op_name(&a.operation),
+                a.operation.name(),
                 side.name()
             ));
         }

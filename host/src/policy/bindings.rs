@@ -1,6 +1,8 @@
-//! Host-side bindings of `wit/policy.wit`: the Rust types that cross the
-//! policy boundary. The rest of the host builds entries and reads actions in
-//! these types, so nothing is converted on the way in or out.
+//! Host-side bindings of `wit/policy.wit` for what only the policy runtime
+//! and the plan stage handle: `describe`'s info, the options and the
+//! context. Entries and actions are the contract crate's types
+//! (`conduit_contract`), which carry wasmtime's derives themselves, so a
+//! diff goes in and a plan comes out without a conversion.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -9,8 +11,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::conduit::policy::policy::{
-    Action, Change, Context, Entry, Info, Kind, Operation, OptionSpec, OptionType, Rename, Scope,
-    Setting, Side, State, Transfer, Value, Volume,
+    Context, Info, OptionSpec, OptionType, Scope, Setting, Value, Volume,
 };
 
 /// The contract version this host speaks, as in `wit/policy.wit`.
@@ -18,8 +19,9 @@ pub const CONTRACT: &str = "conduit:policy@1.0.0";
 /// The interface a policy component must export.
 pub const POLICY_INTERFACE: &str = "conduit:policy/policy@1.0.0";
 
-/// A BLAKE3 digest in the contract's layout (four little-endian words).
-pub use conduit_contract::Digest;
+pub use conduit_contract::{
+    Action, Change, Digest, Entry, Kind, Operation, Rename, Side, State, Transfer,
+};
 
 /// Pack 32 digest bytes into the contract's layout.
 pub fn digest_from_bytes(bytes: &[u8; 32]) -> Digest {
@@ -35,34 +37,3 @@ pub fn digest_to_bytes(d: Digest) -> [u8; 32] {
     }
     out
 }
-
-impl Side {
-    /// The opposite side.
-    pub fn other(self) -> Side {
-        match self {
-            Side::Source => Side::Destination,
-            Side::Destination => Side::Source,
-        }
-    }
-
-    /// `source` or `destination`, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Source => "source",
-            Side::Destination => "destination",
-        }
-    }
-}
-
-impl Entry {
-    /// The entry's state on `side`, if the path exists there.
-    pub fn state(&self, side: Side) -> Option<&State> {
-        match side {
-            Side::Source => self.source.as_ref(),
-            Side::Destination => self.destination.as_ref(),
-        }
-    }
-}
-
-// One conversion between these bindings and the contract's plain types.
-conduit_contract::convert_bindings!(Kind, Change, State);

@@ -189,7 +189,7 @@ struct Slot {
     /// The cancel flag of the run in flight.
     running: Option<Arc<AtomicBool>>,
     /// Changed paths not yet handed to a run.
-    pending: BTreeSet<(u8, String)>,
+    pending: BTreeSet<(Side, String)>,
     first_change: Option<Instant>,
     last_change: Option<Instant>,
     /// A full rescan is owed.
@@ -303,7 +303,7 @@ impl Service {
         }
         match notice.change {
             Change::Paths(paths) => {
-                let side = side_code(notice.side);
+                let side = notice.side;
                 slot.pending.extend(paths.into_iter().map(|p| (side, p)));
             }
             Change::Rescan(reason) => {
@@ -619,35 +619,20 @@ fn rules_for(c: &Conduit) -> Option<Rules> {
     Rules::new(&c.ignore, &[&roots[0], &roots[1]]).ok()
 }
 
-fn side_code(side: Side) -> u8 {
-    match side {
-        Side::Source => 0,
-        Side::Destination => 1,
-    }
-}
-
 /// The pending paths that really changed: not ignored, and different from
 /// what the index holds. The index records every write of earlier runs, so
 /// this is what keeps the service from reacting to its own writes.
 fn changed_paths(
     index: &Index,
     slot: &Slot,
-    pending: BTreeSet<(u8, String)>,
+    pending: BTreeSet<(Side, String)>,
 ) -> Vec<(Side, String)> {
     let c = &slot.conduit;
     let roots = [LocalRoot::open(&c.source), LocalRoot::open(&c.destination)];
     pending
         .into_iter()
-        .map(|(code, path)| {
-            let side = if code == 0 {
-                Side::Source
-            } else {
-                Side::Destination
-            };
-            (side, path)
-        })
         .filter(|(side, path)| {
-            let on_disk = match &roots[usize::from(*side == Side::Destination)] {
+            let on_disk = match &roots[side.index()] {
                 Ok(root) => root.stat(path),
                 Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
             };

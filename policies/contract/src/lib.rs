@@ -5,26 +5,9 @@
 //! Nothing here does I/O or depends on a runtime: the crate compiles into
 //! the host and into every policy component alike.
 
-/// A BLAKE3 digest as four little-endian 64-bit words, the contract's form.
-pub type Digest = (u64, u64, u64, u64);
+mod types;
 
-/// What a path holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    File,
-    Directory,
-    Symlink,
-}
-
-/// How one side of a path changed since base.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Change {
-    Unchanged,
-    Created,
-    Modified,
-    Deleted,
-    TypeChanged,
-}
+pub use types::{Action, Change, Digest, Entry, Kind, Operation, Rename, Side, State, Transfer};
 
 /// The part of a state that decides content equality and change classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
