@@ -530,41 +530,31 @@ fn a_run_killed_mid_way_is_finished_by_the_next_run_and_nothing_is_lost() {
 
 #[test]
 fn a_second_run_of_the_same_conduit_is_refused_while_one_is_in_progress() {
-    // Conclusive only if the first run is still going when the second has
-    // finished; otherwise the attempt is repeated.
-    for attempt in 1..=5 {
-        let w = World::new();
-        big_tree(&w.a, 1);
-        w.add("guarded", "replicate", &[]);
-        let mut first = spawn_sync(&w, "guarded");
-        assert!(wait_until(120, || staging(&w.b)));
-        let second = w.run(&["sync", "guarded", "--json"]);
-        let still_running = first.try_wait().unwrap().is_none();
-        let first = finish(first).expect(0);
-        if !still_running {
-            eprintln!("attempt {attempt}: the first run ended too soon; again");
-            continue;
-        }
-        assert_eq!(second.code, 1, "{second:?}");
-        assert!(
-            second
-                .stderr
-                .contains("another run of `guarded` is in progress"),
-            "{}",
-            second.stderr
-        );
-        assert!(second.stdout.is_empty(), "{second:?}");
-        assert_eq!(n(&first.json(), "failed"), 0);
-        assert_eq!(mirror_view(&w.b), mirror_view(&w.a));
-        // The refused run left no trace in the history.
-        let history = w.run(&["history", "guarded", "--json"]).expect(0).json();
-        assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
-        // The lock is free again.
-        let r = w.sync("guarded", &[], 0);
-        assert_eq!(n(&r, "copied"), 0, "{r}");
-        return;
-    }
-    panic!("in five attempts the first run never outlasted the second");
+    let w = World::new();
+    big_tree(&w.a, 1);
+    w.add("guarded", "replicate", &[]);
+    // The first run holds the conduit's lock while it is held at a pause.
+    let (first, gate) = paused_at(&w, "exec:staged", &["sync", "guarded", "--json"]);
+    let second = w.run(&["sync", "guarded", "--json"]);
+    std::fs::remove_file(&gate).unwrap();
+    let first = finish(first).expect(0);
+    assert_eq!(second.code, 1, "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains("another run of `guarded` is in progress"),
+        "{}",
+        second.stderr
+    );
+    assert!(second.stdout.is_empty(), "{second:?}");
+    assert_eq!(n(&first.json(), "failed"), 0);
+    assert_eq!(mirror_view(&w.b), mirror_view(&w.a));
+    // The refused run left no trace in the history.
+    let history = w.run(&["history", "guarded", "--json"]).expect(0).json();
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    // The lock is free again.
+    let r = w.sync("guarded", &[], 0);
+    assert_eq!(n(&r, "copied"), 0, "{r}");
 }
 
 #[test]
