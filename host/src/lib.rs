@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod diff;
 pub mod exec;
 pub mod index;

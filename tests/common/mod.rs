@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use conduit::diff::changes;
 use conduit::plan::{self, Plan};
 use conduit::policy::{
-    Action, Context, Entry, Kind, LoadedPolicy, Operation, PolicyError, Runtime, Setting, State,
-    Volume, digest_from_bytes, options,
+    Action, Context, Entry, Kind, LoadedPolicy, PolicyError, Runtime, Setting, State, Volume,
+    digest_from_bytes, options,
 };
 
 /// 2023-11-14 22:13:20 UTC, the "now" of every table unless a row says otherwise.
@@ -159,23 +159,7 @@ pub fn plan_with(
 
 /// One action as a line: `path: op args`.
 pub fn render(entries: &[Entry], a: &Action) -> String {
-    let path = &entries[a.entry as usize].path;
-    let op = match &a.operation {
-        Operation::Copy(c) => match &c.to_path {
-            None => format!("copy from {}", c.from.name()),
-            Some(to) => format!("copy from {} to {to}", c.from.name()),
-        },
-        Operation::Delete(side) => format!("delete {}", side.name()),
-        Operation::MoveToDestination(None) => "move".into(),
-        Operation::MoveToDestination(Some(to)) => format!("move to {to}"),
-        Operation::Rename(r) => format!("rename {} to {}", r.side.name(), r.to_path),
-        Operation::Evict => "evict".into(),
-        Operation::Hydrate => "hydrate".into(),
-        Operation::Accept => "accept".into(),
-        Operation::Conflict(_) => "conflict".into(),
-        Operation::Skip(_) => "skip".into(),
-    };
-    format!("{path}: {op}")
+    a.line(&entries[a.entry as usize].path)
 }
 
 /// A table row: options, extra context, entries, and the expected plan.

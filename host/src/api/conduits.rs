@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use super::{Host, usage};
 use crate::index::Conduit;
 use crate::location::{LocalRoot, Location};
-use crate::policy::options;
 use crate::scan::Rules;
 use crate::settings::Cadence;
+use conduit_contract::options;
 
 /// What `add` needs; see [`NewConduit::new`] for the defaults.
 #[derive(Debug, Clone)]
@@ -237,7 +237,7 @@ impl Host {
                 }
                 "source-capacity" if value == "measure" => c.source_capacity = None,
                 "source-capacity" => {
-                    c.source_capacity = Some(options::parse_size(value).ok_or_else(|| {
+                    c.source_capacity = Some(conduit_contract::units::parse_size(value).ok_or_else(|| {
                         super::UsageError(format!(
                             "source-capacity must be a size like 50G (or `measure`), not {value:?}"
                         ))

@@ -13,7 +13,7 @@ use crate::exec::{self, Outcome, Run};
 use crate::index::{Conduit, Record};
 use crate::location::{LocalRoot, Location};
 use crate::plan::{self, guards};
-use crate::policy::{Action, Entry, Kind, Operation, Rename, Side, Transfer};
+use conduit_contract::{Action, Entry, Kind, Operation, Rename, Side, Transfer};
 
 /// Which version `resolve` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -106,7 +106,7 @@ impl Host {
                 kind: seen.as_ref().map_or(Kind::File, |r| r.kind),
                 size: seen.map_or(0, |r| r.size),
                 digest: None,
-                trashed_ns: crate::index::now_ns(),
+                trashed_ns: crate::clock::now_ns(),
             });
         }
         self.index.commit(c.id, generation, &batch)?;
@@ -154,7 +154,7 @@ impl Host {
                 };
                 let aside = conduit_policy::conflict_name_where(
                     path,
-                    crate::index::now_ns(),
+                    crate::clock::now_ns(),
                     sdk_side(aside_side),
                     in_use,
                 );
@@ -315,7 +315,7 @@ impl Host {
             };
             report.archived += 1;
             let found = root.hash(path, kind).map(|d| {
-                blake3::Hash::from_bytes(crate::policy::digest_to_bytes(d))
+                blake3::Hash::from_bytes(conduit_contract::digest_to_bytes(d))
                     .to_hex()
                     .to_string()
             });
@@ -362,9 +362,9 @@ impl Host {
         let entry = Entry {
             path: path.to_string(),
             source: scans[0].get(path).map(Record::state),
-            source_change: crate::policy::Change::Unchanged,
+            source_change: conduit_contract::Change::Unchanged,
             destination: scans[1].get(path).map(Record::state),
-            destination_change: crate::policy::Change::Unchanged,
+            destination_change: conduit_contract::Change::Unchanged,
             base: agreed.map(|b| b.state),
             accessed_ns: 0,
             pinned: false,

@@ -10,12 +10,13 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::{Host, SyncReport};
+use crate::clock::now_ns;
 use crate::exec::{self, Counts, Run};
-use crate::index::{Batch, Conduit, Record, now_ns};
+use crate::index::{Batch, Conduit, Record};
 use crate::location::{LocalRoot, Location};
 use crate::plan::{self, guards, guards::Halt};
-use crate::policy::{Context, Side, Volume, options};
 use crate::scan::{self, Rules};
+use conduit_contract::{Context, Side, Volume, options};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -211,7 +212,7 @@ impl Host {
         let local_bytes = source
             .records
             .values()
-            .filter(|r| r.kind == crate::policy::Kind::File)
+            .filter(|r| r.kind == conduit_contract::Kind::File)
             .map(|r| r.size)
             .sum();
         let context = Context {

@@ -301,7 +301,7 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
         if let Some(service) = &s.service {
             let when = |ns: Option<i64>| {
                 ns.map_or("-".to_string(), |ns| {
-                    let secs = (ns - crate::index::now_ns()) / 1_000_000_000;
+                    let secs = (ns - crate::clock::now_ns()) / 1_000_000_000;
                     if secs >= 0 {
                         format!("in {secs}s")
                     } else {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::api::Keep;
-use crate::policy::options;
+use conduit_contract::options;
 
 /// Exit codes, the command-line contract of docs/architecture.md.
 pub mod exit {

@@ -9,7 +9,8 @@ use serde_json::json;
 use super::exit;
 use crate::api::{Host, InstallOptions, PolicyListing};
 use crate::plan::{self, json::DiffFile};
-use crate::policy::{self, Installed, LoadedPolicy, Scope, options, short_digest};
+use crate::policy::{self, Installed, LoadedPolicy, short_digest};
+use conduit_contract::{Scope, options};
 
 #[derive(Subcommand)]
 pub(super) enum PolicyCommand {
@@ -275,7 +276,7 @@ fn listing_json(l: &PolicyListing) -> serde_json::Value {
             let mut spec = json!({
                 "name": o.name,
                 "type": options::type_name(&o.type_).split(' ').next().unwrap_or_default(),
-                "default": o.default.as_ref().map(options::to_json),
+                "default": o.default.as_ref().map(option_json),
                 "help": o.help,
             });
             if let policy::OptionType::Choice(choices) = &o.type_ {
@@ -340,5 +341,17 @@ fn print_info(l: &PolicyListing) {
             default
         );
         println!("  {:<18} {}", "", o.help);
+    }
+}
+
+/// A value as JSON: sizes and durations as plain numbers (bytes, seconds).
+fn option_json(value: &conduit_contract::Value) -> serde_json::Value {
+    use conduit_contract::Value;
+    match value {
+        Value::Flag(b) => json!(b),
+        Value::Integer(i) => json!(i),
+        Value::Text(s) | Value::Choice(s) => json!(s),
+        Value::Size(n) | Value::Duration(n) => json!(n),
+        Value::Percent(p) => json!(format!("{p}%")),
     }
 }

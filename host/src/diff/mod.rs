@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::index::{BaseRecord, Record};
-use crate::policy::{Change, Entry, Scope, State};
+use conduit_contract::{Change, Entry, Scope, State};
 
 /// The entries a policy receives: every path of source ∪ destination ∪ base,
 /// in path order, classified against base. With [`Scope::Changes`], paths
@@ -80,7 +80,7 @@ pub fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Kind;
+    use conduit_contract::Kind;
 
     fn rec(d: u64) -> Record {
         Record {

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, trash_record};
 use crate::index::{BaseRecord, Batch, Index, Record};
 use crate::location::{CommitError, Location};
-use crate::policy::{Action, Kind, Operation, Side, State};
+use conduit_contract::{Action, Kind, Operation, Side, State};
 
 /// Why an action did not happen: skipped (comes back next run) or failed.
 pub(crate) enum Problem {
@@ -527,7 +527,7 @@ impl<'r> Effects<'r> {
     /// came from, its kind, size and BLAKE3.
     fn manifest_line(&self, original: &str, to: &str, seen: &Record) -> String {
         let digest = seen.digest.map(|d| {
-            blake3::Hash::from_bytes(crate::policy::digest_to_bytes(d))
+            blake3::Hash::from_bytes(conduit_contract::digest_to_bytes(d))
                 .to_hex()
                 .to_string()
         });
@@ -541,7 +541,7 @@ impl<'r> Effects<'r> {
             "kind": kind,
             "size": seen.size,
             "blake3": digest,
-            "archived_at_ns": crate::index::now_ns(),
+            "archived_at_ns": crate::clock::now_ns(),
             "generation": self.run.generation,
         })
         .to_string()

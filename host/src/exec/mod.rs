@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::index::{BaseRecord, Batch, Index, JournalRow, Record, TrashRecord};
 use crate::location::{Location, Staged};
 use crate::plan::Plan;
-use crate::policy::{Action, Entry, Kind, Operation, Side, State};
+use conduit_contract::{Action, Entry, Kind, Operation, Side, State};
 
 use effects::Effects;
 
@@ -516,6 +516,6 @@ fn trash_record(side: Side, path: &str, trashed_as: String, seen: Option<&Record
         kind: seen.map_or(Kind::File, |r| r.kind),
         size: seen.map_or(0, |r| r.size),
         digest: seen.and_then(|r| r.digest),
-        trashed_ns: crate::index::now_ns(),
+        trashed_ns: crate::clock::now_ns(),
     }
 }

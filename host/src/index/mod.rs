@@ -18,8 +18,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::policy::{Digest, Kind, Side, State, digest_from_bytes, digest_to_bytes};
+use crate::clock::now_ns;
 use crate::settings::Cadence;
+use conduit_contract::{Digest, Kind, Side, State, digest_from_bytes, digest_to_bytes};
 
 /// What a scan saw at one path of a root.
 #[derive(Debug, Clone, PartialEq)]
@@ -883,11 +884,4 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-/// Nanoseconds since the Unix epoch, now.
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }

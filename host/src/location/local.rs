@@ -25,7 +25,7 @@ use super::confined::{
 };
 use super::{CommitError, Location, Opened, Reader, Staged};
 use crate::index::Record;
-use crate::policy::{Digest, Kind};
+use conduit_contract::{Digest, Kind};
 
 /// The marker file inside a root's bookkeeping folder: its content is the
 /// root's id, which the index remembers. A missing or different marker means
@@ -871,7 +871,7 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     if rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty()).is_err() {
         // No entropy source: unique enough for names that also carry a pid.
-        let seed = format!("{}:{}", std::process::id(), crate::index::now_ns());
+        let seed = format!("{}:{}", std::process::id(), crate::clock::now_ns());
         buf.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..bytes]);
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()

@@ -21,7 +21,7 @@ pub use local::{Folder, LocalRoot};
 pub(crate) use local::{identity_of, record_of};
 
 use crate::index::Record;
-use crate::policy::{Digest, Kind};
+use conduit_contract::{Digest, Kind};
 
 /// One root, wherever it lives. Every operation is confined to the root: no
 /// path resolves outside it, none follows a symlink inside it. Destructive

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use super::Plan;
 use crate::index::{BaseRecord, Conduit, Record};
 use crate::location::{LocalRoot, Location};
-use crate::policy::{Entry, Kind, Operation, Side, short_digest};
+use crate::policy::short_digest;
 use crate::scan::Scan;
+use conduit_contract::{Entry, Kind, Operation, Side};
 
 /// Why a run stopped before changing anything. `Display` is the message
 /// people and `--json` see; it says what to do next.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use crate::diff::changes;
-use crate::policy::{
+use conduit_contract::{
     Action, Change, Context, Entry, Kind, Operation, Setting, State, Volume, digest_from_bytes,
 };
 

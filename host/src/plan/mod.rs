@@ -11,7 +11,8 @@ pub mod json;
 
 use std::collections::HashMap;
 
-use crate::policy::{Action, Digest, Entry, Kind, Operation, PolicyError, Side};
+use crate::policy::PolicyError;
+use conduit_contract::{Action, Digest, Entry, Kind, Operation, Side};
 
 /// A plan that passed validation: actions grouped by entry, in entry order.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,6 @@ mod inspect;
 mod lower;
 #[cfg(target_os = "linux")]
 mod memory;
-pub mod options;
 mod sandbox;
 mod store;
 pub mod testing;
@@ -26,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Instance, Linker};
+use wasmtime::component::{ComponentExportIndex, Instance, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use bindings::{
@@ -35,6 +34,7 @@ pub use bindings::{
     digest_from_bytes, digest_to_bytes,
 };
 pub use builtin::builtin_names;
+pub use conduit_contract::options;
 pub use store::{Installed, PolicyStore, short_digest};
 
 use bindings::PolicyComponentPre;
@@ -359,7 +359,7 @@ impl Runtime {
             let settings = options::resolve(info, &given).map_err(&unfit)?;
             let context = Context {
                 conduit: "install-check".into(),
-                now_ns: crate::index::now_ns(),
+                now_ns: crate::clock::now_ns(),
                 first_run: true,
                 settings,
                 source_volume: Some(Volume {
@@ -456,6 +456,20 @@ impl Runtime {
 
 /// Advance the engine's epoch in the background for as long as the engine
 /// lives; a store's deadline is a number of ticks.
+/// The policy interface's function `name` in `instance`.
+fn export(
+    instance: &Instance,
+    store: &mut Store<Sandbox>,
+    name: &str,
+) -> wasmtime::Result<ComponentExportIndex> {
+    let interface = instance
+        .get_export_index(&mut *store, None, POLICY_INTERFACE)
+        .ok_or_else(|| wasmtime::format_err!("no export {POLICY_INTERFACE}"))?;
+    instance
+        .get_export_index(&mut *store, Some(&interface), name)
+        .ok_or_else(|| wasmtime::format_err!("no export {POLICY_INTERFACE}#{name}"))
+}
+
 fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
@@ -531,9 +545,9 @@ impl LoadedPolicy {
 
     fn describe(&self) -> Result<Info, PolicyError> {
         let info = self.call(0, 0, 0, |instance, store| {
-            bindings::PolicyComponent::new(&mut *store, instance)?
-                .conduit_policy_policy()
-                .call_describe(store)
+            let describe = export(instance, &mut *store, "describe")?;
+            let describe = instance.get_typed_func::<(), (Info,)>(&mut *store, &describe)?;
+            Ok(describe.call(store, ())?.0)
         })?;
         options::check_schema(&info).map_err(|message| PolicyError::Load {
             policy: self.label.clone(),
@@ -550,17 +564,12 @@ impl LoadedPolicy {
             entries.len(),
             path_bytes,
             |instance, store| {
-                // The generated `call_plan`, with the entries lowered in bulk.
-                let interface = instance
-                    .get_export_index(&mut *store, None, POLICY_INTERFACE)
-                    .ok_or_else(|| wasmtime::format_err!("no export {POLICY_INTERFACE}"))?;
-                let export = instance
-                    .get_export_index(&mut *store, Some(&interface), "plan")
-                    .ok_or_else(|| wasmtime::format_err!("no export {POLICY_INTERFACE}#plan"))?;
+                // The entries are lowered in bulk.
+                let plan = export(instance, &mut *store, "plan")?;
                 let plan = instance.get_typed_func::<
                     (&Context, lower::Entries<'_>),
                     (Result<Vec<Action>, String>,),
-                >(&mut *store, &export)?;
+                >(&mut *store, &plan)?;
                 let (result,) = plan.call(store, (context, lower::Entries(entries)))?;
                 Ok(result)
             },

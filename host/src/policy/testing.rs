@@ -24,10 +24,7 @@ use anyhow::Context as _;
 use conduit_policy as sdk;
 use conduit_policy::testing::Case;
 
-use super::{
-    Action, Change, Context, Entry, Kind, LoadedPolicy, Operation, Rename, Runtime, Setting, Side,
-    State, Transfer, Value, Volume, options,
-};
+use super::{Action, Context, Entry, LoadedPolicy, Runtime, Setting, options};
 
 /// A compiled policy under test.
 pub struct Harness {
@@ -56,9 +53,9 @@ impl Harness {
 
     /// Run one case in the sandbox and validate the plan as a sync would;
     /// the plan comes back as the lines [`conduit_policy::testing::render`]
-    /// writes.
+    /// writes ([`Action::line`]).
     pub fn plan(&self, case: &Case) -> Result<Vec<String>, String> {
-        let entries: Vec<Entry> = case.entries.iter().map(entry).collect();
+        let entries = entries(case);
         let settings = options::resolve(self.policy.info(), &case.settings)?;
         let ctx = context(case, settings);
         let actions = self
@@ -81,11 +78,11 @@ impl Harness {
 /// strictness of a real sync.
 pub fn plan_native<P: sdk::Policy>(case: &Case) -> Result<Vec<String>, String> {
     let info = P::describe();
-    options::check_schema(&info_to_host(&info))
+    options::check_schema(&info.clone().into())
         .map_err(|m| format!("describe() is unusable: {m}"))?;
     let actions = P::plan(&case.context(&info)?, &case.entries)?;
-    let entries: Vec<Entry> = case.entries.iter().map(entry).collect();
-    let actions = actions.iter().map(action).collect();
+    let entries = entries(case);
+    let actions = actions.into_iter().map(Into::into).collect();
     let plan = crate::plan::validate(&info.name, &entries, actions).map_err(|e| e.to_string())?;
     Ok(render(case, &plan.actions))
 }
@@ -173,10 +170,15 @@ pub fn build_component(crate_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(wasm)
 }
 
+/// The case's entries in the contract's types.
+fn entries(case: &Case) -> Vec<Entry> {
+    case.entries.iter().cloned().map(Into::into).collect()
+}
+
 fn render(case: &Case, actions: &[Action]) -> Vec<String> {
     actions
         .iter()
-        .map(|a| sdk::testing::render(&case.entries, &action_to_sdk(a)))
+        .map(|a| a.line(&case.entries[a.entry as usize].path))
         .collect()
 }
 
@@ -188,156 +190,7 @@ fn context(case: &Case, settings: Vec<Setting>) -> Context {
             .first_run
             .unwrap_or_else(|| case.entries.iter().all(|e| e.base.is_none())),
         settings,
-        source_volume: case.source_volume.map(|v| Volume {
-            capacity: v.capacity,
-            free: v.free,
-        }),
+        source_volume: case.source_volume.map(Into::into),
         local_bytes: case.local_bytes,
-    }
-}
-
-// ---- the SDK's types to the host's and back: both are generated from
-// ---- `wit/policy.wit`, so the conversions are field by field.
-
-fn side(s: sdk::Side) -> Side {
-    match s {
-        sdk::Side::Source => Side::Source,
-        sdk::Side::Destination => Side::Destination,
-    }
-}
-
-fn side_to_sdk(s: Side) -> sdk::Side {
-    match s {
-        Side::Source => sdk::Side::Source,
-        Side::Destination => sdk::Side::Destination,
-    }
-}
-
-fn change(c: sdk::Change) -> Change {
-    match c {
-        sdk::Change::Unchanged => Change::Unchanged,
-        sdk::Change::Created => Change::Created,
-        sdk::Change::Modified => Change::Modified,
-        sdk::Change::Deleted => Change::Deleted,
-        sdk::Change::TypeChanged => Change::TypeChanged,
-    }
-}
-
-fn state(s: &sdk::State) -> State {
-    State {
-        kind: match s.kind {
-            sdk::Kind::File => Kind::File,
-            sdk::Kind::Directory => Kind::Directory,
-            sdk::Kind::Symlink => Kind::Symlink,
-        },
-        size: s.size,
-        mtime_ns: s.mtime_ns,
-        mode: s.mode,
-        digest: s.digest,
-    }
-}
-
-fn entry(e: &sdk::Entry) -> Entry {
-    Entry {
-        path: e.path.clone(),
-        source: e.source.as_ref().map(state),
-        source_change: change(e.source_change),
-        destination: e.destination.as_ref().map(state),
-        destination_change: change(e.destination_change),
-        base: e.base.as_ref().map(state),
-        accessed_ns: e.accessed_ns,
-        pinned: e.pinned,
-        offloaded: e.offloaded,
-    }
-}
-
-fn value(v: &sdk::Value) -> Value {
-    match v {
-        sdk::Value::Flag(b) => Value::Flag(*b),
-        sdk::Value::Integer(i) => Value::Integer(*i),
-        sdk::Value::Text(s) => Value::Text(s.clone()),
-        sdk::Value::Choice(s) => Value::Choice(s.clone()),
-        sdk::Value::Size(n) => Value::Size(*n),
-        sdk::Value::Duration(n) => Value::Duration(*n),
-        sdk::Value::Percent(p) => Value::Percent(*p),
-    }
-}
-
-fn info_to_host(i: &sdk::Info) -> super::Info {
-    use super::OptionType as T;
-    super::Info {
-        name: i.name.clone(),
-        version: i.version.clone(),
-        summary: i.summary.clone(),
-        options: i
-            .options
-            .iter()
-            .map(|o| super::OptionSpec {
-                name: o.name.clone(),
-                type_: match &o.type_ {
-                    sdk::OptionType::Flag => T::Flag,
-                    sdk::OptionType::Integer => T::Integer,
-                    sdk::OptionType::Text => T::Text,
-                    sdk::OptionType::Choice(c) => T::Choice(c.clone()),
-                    sdk::OptionType::Size => T::Size,
-                    sdk::OptionType::Duration => T::Duration,
-                    sdk::OptionType::SizeOrPercent => T::SizeOrPercent,
-                },
-                default: o.default.as_ref().map(value),
-                help: o.help.clone(),
-            })
-            .collect(),
-        scope: match i.scope {
-            sdk::Scope::Changes => super::Scope::Changes,
-            sdk::Scope::Everything => super::Scope::Everything,
-        },
-    }
-}
-
-fn action(a: &sdk::Action) -> Action {
-    let operation = match &a.operation {
-        sdk::Operation::Copy(t) => Operation::Copy(Transfer {
-            from: side(t.from),
-            to_path: t.to_path.clone(),
-        }),
-        sdk::Operation::Delete(s) => Operation::Delete(side(*s)),
-        sdk::Operation::MoveToDestination(to) => Operation::MoveToDestination(to.clone()),
-        sdk::Operation::Rename(r) => Operation::Rename(Rename {
-            side: side(r.side),
-            to_path: r.to_path.clone(),
-        }),
-        sdk::Operation::Evict => Operation::Evict,
-        sdk::Operation::Hydrate => Operation::Hydrate,
-        sdk::Operation::Accept => Operation::Accept,
-        sdk::Operation::Conflict(r) => Operation::Conflict(r.clone()),
-        sdk::Operation::Skip(r) => Operation::Skip(r.clone()),
-    };
-    Action {
-        entry: a.entry,
-        operation,
-    }
-}
-
-fn action_to_sdk(a: &Action) -> sdk::Action {
-    let operation = match &a.operation {
-        Operation::Copy(t) => sdk::Operation::Copy(sdk::Transfer {
-            from: side_to_sdk(t.from),
-            to_path: t.to_path.clone(),
-        }),
-        Operation::Delete(s) => sdk::Operation::Delete(side_to_sdk(*s)),
-        Operation::MoveToDestination(to) => sdk::Operation::MoveToDestination(to.clone()),
-        Operation::Rename(r) => sdk::Operation::Rename(sdk::Rename {
-            side: side_to_sdk(r.side),
-            to_path: r.to_path.clone(),
-        }),
-        Operation::Evict => sdk::Operation::Evict,
-        Operation::Hydrate => sdk::Operation::Hydrate,
-        Operation::Accept => sdk::Operation::Accept,
-        Operation::Conflict(r) => sdk::Operation::Conflict(r.clone()),
-        Operation::Skip(r) => sdk::Operation::Skip(r.clone()),
-    };
-    sdk::Action {
-        entry: a.entry,
-        operation,
     }
 }

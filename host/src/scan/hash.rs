@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::Read;
 
-use crate::policy::{Digest, digest_from_bytes};
+use conduit_contract::{Digest, digest_from_bytes};
 
 /// Files at least this large are hashed on all cores.
 const PARALLEL_HASH_FROM: u64 = 1 << 20;

@@ -28,7 +28,7 @@ pub use rules::Rules;
 
 use crate::index::Record;
 use crate::location::{Folder, LocalRoot, identity_of, record_of};
-use crate::policy::Kind;
+use conduit_contract::Kind;
 
 /// What a scan of one root found.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, new_debounc
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::BOOKKEEPING_DIR;
-use crate::policy::Side;
+use conduit_contract::Side;
 
 /// How long a path must be quiet before the debouncer reports it.
 const DEBOUNCE: Duration = Duration::from_millis(200);

@@ -36,11 +36,12 @@ pub use crate::api::{Served, ServiceState};
 
 use crate::api::served::ServedLock;
 use crate::api::{Cadence, Event, Host, SyncOptions, SyncReport, UsageError};
-use crate::index::{Conduit, Index, now_ns};
+use crate::clock::now_ns;
+use crate::index::{Conduit, Index};
 use crate::location::{LocalRoot, Location};
 use crate::plan::guards;
-use crate::policy::{Kind, Side};
 use crate::scan::Rules;
+use conduit_contract::{Kind, Side};
 use events::{Change, Notice, Watcher};
 
 /// How the service runs.

@@ -1,13 +1,22 @@
-//! The rules of the policy contract (`wit/policy.wit`) that the host, the
-//! policy SDK and the test harnesses all apply, each written once, on plain
-//! types that both sides' generated bindings convert to and from.
+//! The policy contract (`wit/policy.wit`) as plain types, and the rules that
+//! the host, the policy SDK and the test harnesses all apply, each written
+//! once: classification, content equality, the relative-path check, option
+//! parsing and rendering, units, the table form of an action. The host uses
+//! these types as its own; the SDK converts its wit-bindgen types to them.
 //!
-//! Nothing here does I/O or depends on a runtime: the crate compiles into
-//! the host and into every policy component alike.
+//! Nothing here does I/O: the crate compiles into the host and into every
+//! policy component alike. The `wasmtime` feature (the host's) adds the
+//! component-model derives.
 
+pub mod options;
 mod types;
+pub mod units;
 
-pub use types::{Action, Change, Digest, Entry, Kind, Operation, Rename, Side, State, Transfer};
+pub use options::{Context, Info, OptionSpec, OptionType, Scope, Setting, Value, Volume};
+pub use types::{
+    Action, Change, Digest, Entry, Kind, Operation, Rename, Side, State, Transfer,
+    digest_from_bytes, digest_to_bytes,
+};
 
 /// The part of a state that decides content equality and change classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,47 +111,6 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Conversions between a side's generated bindings of `wit/policy.wit` (the
-/// host's wasmtime types, the SDK's wit-bindgen types) and this crate's
-/// types: `From<Kind>`, `From<Change>` back, and `State::content`. Invoke
-/// once, where the bindings' `Kind`, `Change` and `State` are in scope.
-#[macro_export]
-macro_rules! convert_bindings {
-    ($kind:ident, $change:ident, $state:ident) => {
-        impl $state {
-            /// The part of the state the contract's rules compare.
-            pub fn content(&self) -> $crate::Content {
-                $crate::Content {
-                    kind: self.kind.into(),
-                    digest: self.digest,
-                }
-            }
-        }
-
-        impl From<$kind> for $crate::Kind {
-            fn from(kind: $kind) -> Self {
-                match kind {
-                    $kind::File => $crate::Kind::File,
-                    $kind::Directory => $crate::Kind::Directory,
-                    $kind::Symlink => $crate::Kind::Symlink,
-                }
-            }
-        }
-
-        impl From<$crate::Change> for $change {
-            fn from(change: $crate::Change) -> Self {
-                match change {
-                    $crate::Change::Unchanged => $change::Unchanged,
-                    $crate::Change::Created => $change::Created,
-                    $crate::Change::Modified => $change::Modified,
-                    $crate::Change::Deleted => $change::Deleted,
-                    $crate::Change::TypeChanged => $change::TypeChanged,
-                }
-            }
-        }
-    };
 }
 
 #[cfg(test)]

@@ -3,13 +3,28 @@
 //! with the `wasmtime` feature they also carry wasmtime's component-model
 //! derives, so the host reads a plan straight into them and checks an entry's
 //! layout against the guest's. The SDK converts its wit-bindgen types to and
-//! from these for native tests ([`crate::convert_bindings`]).
+//! from these for native tests (`policies/sdk/src/convert.rs`).
 
 #[cfg(feature = "wasmtime")]
 use wasmtime::component::{ComponentType, Lift};
 
 /// A BLAKE3 digest as four little-endian 64-bit words, the contract's form.
 pub type Digest = (u64, u64, u64, u64);
+
+/// Pack 32 digest bytes into the contract's layout.
+pub fn digest_from_bytes(bytes: &[u8; 32]) -> Digest {
+    let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+    (word(0), word(1), word(2), word(3))
+}
+
+/// Unpack a digest into its 32 bytes.
+pub fn digest_to_bytes(d: Digest) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, w) in [d.0, d.1, d.2, d.3].into_iter().enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    out
+}
 
 /// One of a conduit's two roots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -195,4 +210,25 @@ impl Operation {
 pub struct Action {
     pub entry: u32,
     pub operation: Operation,
+}
+
+impl Action {
+    /// The action as a line of a policy's table tests, for the entry at
+    /// `path`: `a.txt: copy from source`, `a.txt: rename destination to
+    /// a.conflict.txt`, `a.txt: skip` (reasons are left out: they are words
+    /// for people, not part of the decision).
+    pub fn line(&self, path: &str) -> String {
+        let op = match &self.operation {
+            Operation::Copy(c) => match &c.to_path {
+                None => format!("copy from {}", c.from.name()),
+                Some(to) => format!("copy from {} to {to}", c.from.name()),
+            },
+            Operation::Delete(side) => format!("delete {}", side.name()),
+            Operation::MoveToDestination(None) => "move".into(),
+            Operation::MoveToDestination(Some(to)) => format!("move to {to}"),
+            Operation::Rename(r) => format!("rename {} to {}", r.side.name(), r.to_path),
+            other => other.name().into(),
+        };
+        format!("{path}: {op}")
+    }
 }

@@ -1,6 +1,5 @@
-//! The text forms of sizes and durations, as typed after `--set`. The host
-//! parses options with these same functions, so a table test and the CLI
-//! read `500M` or `7d` identically.
+//! The text forms of sizes and durations, as typed after `--set`: the CLI and
+//! a policy's table tests read `500M` or `7d` with these same functions.
 
 const SIZE_UNITS: &[(&str, u64)] = &[
     ("", 1),
@@ -51,4 +50,69 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         _ => return None,
     };
     number.checked_mul(factor)
+}
+
+/// A size in the largest binary unit that divides it, as `parse_size` reads it.
+pub fn render_size(n: u64) -> String {
+    for (unit, factor) in [
+        ("T", 1u64 << 40),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ] {
+        if n >= factor && n.is_multiple_of(factor) {
+            return format!("{}{unit}", n / factor);
+        }
+    }
+    n.to_string()
+}
+
+/// A duration in the largest unit that divides it, as `parse_duration` reads it.
+pub fn render_duration(s: u64) -> String {
+    for (unit, factor) in [("w", 7 * 86_400u64), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= factor && s.is_multiple_of(factor) {
+            return format!("{}{unit}", s / factor);
+        }
+    }
+    format!("{s}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        let cases = [
+            ("500", Some(500)),
+            ("1K", Some(1024)),
+            ("1kb", Some(1000)),
+            ("1.5G", Some(3 << 29)),
+            ("10GiB", Some(10 << 30)),
+            ("2 TB", Some(2_000_000_000_000)),
+            ("ten", None),
+            ("5X", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_size(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [
+            ("90", Some(90)),
+            ("90s", Some(90)),
+            ("30m", Some(1800)),
+            ("12h", Some(43_200)),
+            ("7d", Some(604_800)),
+            ("2w", Some(1_209_600)),
+            ("1y", None),
+            ("-1d", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_duration(text), want, "{text}");
+        }
+    }
 }

@@ -29,9 +29,12 @@
 //! conduit_policy::export_policy!(NeverDelete);
 //! ```
 
+mod convert;
 pub mod testing;
 mod time;
-pub mod units;
+
+/// Sizes and durations in their text forms (`500M`, `7d`), as options take them.
+pub use conduit_contract::units;
 
 /// The bindings generated from `wit/policy.wit`. Policies rarely need more
 /// than the re-exports at the crate root.
@@ -111,9 +114,6 @@ impl State {
         self.content().same_as(&other.content())
     }
 }
-
-// One conversion between these bindings and the contract's plain types.
-conduit_contract::convert_bindings!(Kind, Change, State);
 
 impl Entry {
     /// The entry's state on `side`, if present.

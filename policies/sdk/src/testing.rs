@@ -51,10 +51,8 @@
 //! ]);
 //! ```
 
-use crate::units::{parse_duration, parse_size};
 use crate::{
-    Action, Change, Context, Digest, Entry, Info, Kind, Operation, OptionSpec, OptionType, Policy,
-    Setting, State, Value, Volume,
+    Action, Change, Context, Digest, Entry, Info, Kind, Operation, Policy, Setting, State, Volume,
 };
 
 /// 2023-11-14 22:13:20 UTC: the "now" of a case unless it sets its own.
@@ -288,86 +286,19 @@ impl Case {
 }
 
 /// Typed settings from `key=value` pairs, with defaults for the rest: the
-/// same rules as the host (`--set` on the command line).
+/// host's rules (`--set` on the command line), from the contract crate.
 pub fn resolve(info: &Info, given: &[(String, String)]) -> Result<Vec<Setting>, String> {
-    let mut chosen: Vec<Option<Value>> = info.options.iter().map(|o| o.default.clone()).collect();
-    for (name, text) in given {
-        let Some(i) = info.options.iter().position(|o| &o.name == name) else {
-            return Err(format!("`{}` has no option `{name}`", info.name));
-        };
-        chosen[i] = Some(parse(&info.options[i], text)?);
-    }
-    Ok(info
-        .options
-        .iter()
-        .zip(chosen)
-        .filter_map(|(spec, value)| {
-            value.map(|value| Setting {
-                name: spec.name.clone(),
-                value,
-            })
-        })
-        .collect())
-}
-
-/// One option value from its text form.
-pub fn parse(spec: &OptionSpec, text: &str) -> Result<Value, String> {
-    let bad = |expected: &str| format!("option `{}` expects {expected}, got {text:?}", spec.name);
-    match &spec.type_ {
-        OptionType::Flag => match text.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Ok(Value::Flag(true)),
-            "false" | "no" | "off" | "0" => Ok(Value::Flag(false)),
-            _ => Err(bad("true or false")),
-        },
-        OptionType::Integer => text
-            .parse()
-            .map(Value::Integer)
-            .map_err(|_| bad("a whole number")),
-        OptionType::Text => Ok(Value::Text(text.to_string())),
-        OptionType::Choice(choices) => match choices.iter().find(|c| c.as_str() == text) {
-            Some(c) => Ok(Value::Choice(c.clone())),
-            None => Err(bad(&format!("one of {}", choices.join(", ")))),
-        },
-        OptionType::Size => parse_size(text)
-            .map(Value::Size)
-            .ok_or_else(|| bad("a size such as 500M")),
-        OptionType::Duration => parse_duration(text)
-            .map(Value::Duration)
-            .ok_or_else(|| bad("a duration such as 7d")),
-        OptionType::SizeOrPercent => match text.strip_suffix('%') {
-            Some(p) => match p.trim().parse::<f64>() {
-                Ok(p) if (0.0..=100.0).contains(&p) => Ok(Value::Percent(p)),
-                _ => Err(bad("a percentage from 0% to 100%")),
-            },
-            None => parse_size(text)
-                .map(Value::Size)
-                .ok_or_else(|| bad("a size or a percentage")),
-        },
-    }
+    let settings = conduit_contract::options::resolve(&info.clone().into(), given)?;
+    Ok(settings.into_iter().map(Into::into).collect())
 }
 
 /// One action as a line: `path: op`, e.g. `a.txt: copy from source`,
 /// `a.txt: rename destination to a.conflict.txt`, `a.txt: skip`.
 pub fn render(entries: &[Entry], a: &Action) -> String {
-    let Some(e) = entries.get(a.entry as usize) else {
-        return format!("#{}: out of range", a.entry);
-    };
-    let op = match &a.operation {
-        Operation::Copy(c) => match &c.to_path {
-            None => format!("copy from {}", c.from.name()),
-            Some(to) => format!("copy from {} to {to}", c.from.name()),
-        },
-        Operation::Delete(side) => format!("delete {}", side.name()),
-        Operation::MoveToDestination(None) => "move".into(),
-        Operation::MoveToDestination(Some(to)) => format!("move to {to}"),
-        Operation::Rename(r) => format!("rename {} to {}", r.side.name(), r.to_path),
-        Operation::Evict => "evict".into(),
-        Operation::Hydrate => "hydrate".into(),
-        Operation::Accept => "accept".into(),
-        Operation::Conflict(_) => "conflict".into(),
-        Operation::Skip(_) => "skip".into(),
-    };
-    format!("{}: {op}", e.path)
+    match entries.get(a.entry as usize) {
+        Some(e) => conduit_contract::Action::from(a.clone()).line(&e.path),
+        None => format!("#{}: out of range", a.entry),
+    }
 }
 
 /// Run `P` natively on a case: options resolved, `plan` called, indices and

@@ -1,11 +1,124 @@
-//! Policy options: checking a policy's declared schema, parsing `--set K=V`
-//! against it, and rendering values back for people and JSON.
-//!
-//! Everything a policy receives in `context.settings` went through
-//! [`resolve`], so a policy never sees an undeclared option or a value of the
-//! wrong type.
+//! A policy's options: the schema it declares in `describe`, the values a
+//! conduit sets (`--set K=V`), and the context a `plan` call receives. The
+//! host and the SDK's table tests parse, check and render options with these
+//! functions only, so a value reads the same in a test and on the command
+//! line.
 
-use super::{Info, OptionSpec, OptionType, Setting, Value};
+#[cfg(feature = "wasmtime")]
+use wasmtime::component::{ComponentType, Lift, Lower};
+
+use crate::units::{parse_duration, parse_size, render_duration, render_size};
+
+/// The type of an option, as declared in `describe`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "wasmtime", derive(ComponentType, Lift), component(variant))]
+pub enum OptionType {
+    #[cfg_attr(feature = "wasmtime", component(name = "flag"))]
+    Flag,
+    #[cfg_attr(feature = "wasmtime", component(name = "integer"))]
+    Integer,
+    #[cfg_attr(feature = "wasmtime", component(name = "text"))]
+    Text,
+    #[cfg_attr(feature = "wasmtime", component(name = "choice"))]
+    Choice(Vec<String>),
+    #[cfg_attr(feature = "wasmtime", component(name = "size"))]
+    Size,
+    #[cfg_attr(feature = "wasmtime", component(name = "duration"))]
+    Duration,
+    #[cfg_attr(feature = "wasmtime", component(name = "size-or-percent"))]
+    SizeOrPercent,
+}
+
+/// An option's value: sizes in bytes, durations in seconds.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "wasmtime",
+    derive(ComponentType, Lift, Lower),
+    component(variant)
+)]
+pub enum Value {
+    #[cfg_attr(feature = "wasmtime", component(name = "flag"))]
+    Flag(bool),
+    #[cfg_attr(feature = "wasmtime", component(name = "integer"))]
+    Integer(i64),
+    #[cfg_attr(feature = "wasmtime", component(name = "text"))]
+    Text(String),
+    #[cfg_attr(feature = "wasmtime", component(name = "choice"))]
+    Choice(String),
+    #[cfg_attr(feature = "wasmtime", component(name = "size"))]
+    Size(u64),
+    #[cfg_attr(feature = "wasmtime", component(name = "duration"))]
+    Duration(u64),
+    #[cfg_attr(feature = "wasmtime", component(name = "percent"))]
+    Percent(f64),
+}
+
+/// One option a policy takes.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "wasmtime", derive(ComponentType, Lift), component(record))]
+pub struct OptionSpec {
+    pub name: String,
+    #[cfg_attr(feature = "wasmtime", component(name = "type"))]
+    pub type_: OptionType,
+    pub default: Option<Value>,
+    pub help: String,
+}
+
+/// Which entries a policy is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "wasmtime", derive(ComponentType, Lift), component(enum))]
+#[repr(u8)]
+pub enum Scope {
+    /// Only paths that changed on some side since base.
+    #[cfg_attr(feature = "wasmtime", component(name = "changes"))]
+    Changes,
+    /// Every path either side or base holds.
+    #[cfg_attr(feature = "wasmtime", component(name = "everything"))]
+    Everything,
+}
+
+/// What a policy says of itself in `describe`.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "wasmtime", derive(ComponentType, Lift), component(record))]
+pub struct Info {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub options: Vec<OptionSpec>,
+    pub scope: Scope,
+}
+
+/// A resolved option: a declared name and a value of its type.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "wasmtime", derive(ComponentType, Lower), component(record))]
+pub struct Setting {
+    pub name: String,
+    pub value: Value,
+}
+
+/// The size of a root's volume, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "wasmtime", derive(ComponentType, Lower), component(record))]
+pub struct Volume {
+    pub capacity: u64,
+    pub free: u64,
+}
+
+/// Everything a `plan` call knows besides the entries.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "wasmtime", derive(ComponentType, Lower), component(record))]
+pub struct Context {
+    pub conduit: String,
+    #[cfg_attr(feature = "wasmtime", component(name = "now-ns"))]
+    pub now_ns: i64,
+    #[cfg_attr(feature = "wasmtime", component(name = "first-run"))]
+    pub first_run: bool,
+    pub settings: Vec<Setting>,
+    #[cfg_attr(feature = "wasmtime", component(name = "source-volume"))]
+    pub source_volume: Option<Volume>,
+    #[cfg_attr(feature = "wasmtime", component(name = "local-bytes"))]
+    pub local_bytes: u64,
+}
 
 /// Check that a policy's `describe()` is usable: option names unique and
 /// kebab-case, defaults of the declared type, choices non-empty.
@@ -163,83 +276,9 @@ pub fn render(value: &Value) -> String {
     }
 }
 
-/// A value as JSON: sizes and durations as plain numbers (bytes, seconds).
-pub fn to_json(value: &Value) -> serde_json::Value {
-    use serde_json::json;
-    match value {
-        Value::Flag(b) => json!(b),
-        Value::Integer(i) => json!(i),
-        Value::Text(s) | Value::Choice(s) => json!(s),
-        Value::Size(n) | Value::Duration(n) => json!(n),
-        Value::Percent(p) => json!(format!("{p}%")),
-    }
-}
-
-// One parser for the CLI and for the SDK's table tests, so both read `500M`
-// or `7d` the same way.
-pub use conduit_policy::units::{parse_duration, parse_size};
-
-fn render_size(n: u64) -> String {
-    for (unit, factor) in [
-        ("T", 1u64 << 40),
-        ("G", 1 << 30),
-        ("M", 1 << 20),
-        ("K", 1 << 10),
-    ] {
-        if n >= factor && n.is_multiple_of(factor) {
-            return format!("{}{unit}", n / factor);
-        }
-    }
-    n.to_string()
-}
-
-fn render_duration(s: u64) -> String {
-    for (unit, factor) in [("w", 7 * 86_400u64), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s >= factor && s.is_multiple_of(factor) {
-            return format!("{}{unit}", s / factor);
-        }
-    }
-    format!("{s}s")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        let cases = [
-            ("500", Some(500)),
-            ("1K", Some(1024)),
-            ("1kb", Some(1000)),
-            ("1.5G", Some(3 << 29)),
-            ("10GiB", Some(10 << 30)),
-            ("2 TB", Some(2_000_000_000_000)),
-            ("ten", None),
-            ("5X", None),
-            ("", None),
-        ];
-        for (text, want) in cases {
-            assert_eq!(parse_size(text), want, "{text}");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        let cases = [
-            ("90", Some(90)),
-            ("90s", Some(90)),
-            ("30m", Some(1800)),
-            ("12h", Some(43_200)),
-            ("7d", Some(604_800)),
-            ("2w", Some(1_209_600)),
-            ("1y", None),
-            ("-1d", None),
-        ];
-        for (text, want) in cases {
-            assert_eq!(parse_duration(text), want, "{text}");
-        }
-    }
 
     /// A `describe()` whose schema contradicts itself is refused at load.
     #[test]
@@ -255,7 +294,7 @@ mod tests {
             version: "1".into(),
             summary: String::new(),
             options,
-            scope: crate::policy::Scope::Changes,
+            scope: Scope::Changes,
         };
         let choice = |c: &[&str]| OptionType::Choice(c.iter().map(|s| s.to_string()).collect());
         let cases = [
