@@ -12,6 +12,18 @@ use conduit_policy::{
 
 pub struct Archive;
 
+/// Where an archived file goes in the destination.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// The same relative path.
+    Keep,
+    /// `YYYY/MM/<name>` from the file's mtime.
+    ByDate,
+}
+
+/// The `layout` option's choices.
+const LAYOUTS: &[(&str, Layout)] = &[("keep", Layout::Keep), ("by-date", Layout::ByDate)];
+
 impl Policy for Archive {
     fn describe() -> Info {
         Info {
@@ -30,7 +42,7 @@ impl Policy for Archive {
                 ),
                 spec::choice(
                     "layout",
-                    &["keep", "by-date"],
+                    &LAYOUTS.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
                     "keep",
                     "keep: same relative paths; by-date: YYYY/MM/<name> from the file's mtime.",
                 ),
@@ -40,7 +52,7 @@ impl Policy for Archive {
     }
 
     fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String> {
-        let by_date = ctx.text("layout") == Some("by-date");
+        let by_date = ctx.choice("layout", LAYOUTS)? == Layout::ByDate;
         let dedupe = ctx.flag("dedupe").unwrap_or(false);
         // What the destination holds, and what this plan will add to it.
         let mut taken: HashMap<String, Held> = entries

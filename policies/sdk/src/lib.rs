@@ -215,6 +215,21 @@ pub trait Settings {
         }
     }
 
+    /// A choice option as the policy's own type: `table` pairs each choice
+    /// `describe` declares with its value ([`spec::choice`] takes the same
+    /// names). An unset option, or a value outside the table, is an error
+    /// that names it.
+    fn choice<T: Copy>(&self, name: &str, table: &[(&str, T)]) -> Result<T, String> {
+        let text = self
+            .text(name)
+            .ok_or_else(|| format!("option `{name}` is unset"))?;
+        table
+            .iter()
+            .find(|(choice, _)| *choice == text)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| format!("option `{name}` has no choice {text:?}"))
+    }
+
     /// A `size-or-percent` option resolved against a total (e.g. capacity).
     fn bytes_of(&self, name: &str, total: u64) -> Option<u64> {
         match self.setting(name)? {
@@ -344,5 +359,39 @@ pub mod act {
 
     pub fn skip(entry: usize, reason: impl Into<String>) -> Action {
         action(entry, Operation::Skip(reason.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_choice_reads_into_the_policy_type_or_says_what_is_wrong() {
+        let ctx = |value: Option<Value>| Context {
+            conduit: "c".into(),
+            now_ns: 0,
+            first_run: false,
+            settings: value
+                .into_iter()
+                .map(|value| Setting {
+                    name: "mode".into(),
+                    value,
+                })
+                .collect(),
+            source_volume: None,
+            local_bytes: 0,
+        };
+        let table = [("a", 1), ("b", 2)];
+        let choice = |v: &str| Some(Value::Choice(v.into()));
+        assert_eq!(ctx(choice("b")).choice("mode", &table), Ok(2));
+        assert_eq!(
+            ctx(choice("c")).choice("mode", &table),
+            Err("option `mode` has no choice \"c\"".into())
+        );
+        assert_eq!(
+            ctx(None).choice("mode", &table),
+            Err("option `mode` is unset".into())
+        );
     }
 }

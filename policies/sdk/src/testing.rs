@@ -47,7 +47,7 @@
 //!         .expect(&[]),
 //!     Case::new("options are checked against describe()")
 //!         .set("colour", "blue")
-//!         .expect_error("no option `colour`"),
+//!         .expect_error("takes no options, but `colour` was given"),
 //! ]);
 //! ```
 

@@ -12,14 +12,27 @@ use conduit_policy::{
 
 pub struct Synchronize;
 
-const CONFLICT_RULES: &[&str] = &[
-    "keep-both",
-    "newer",
-    "older",
-    "source",
-    "destination",
-    "larger",
-    "manual",
+/// How a path changed differently on both sides is settled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    KeepBoth,
+    Newer,
+    Older,
+    Source,
+    Destination,
+    Larger,
+    Manual,
+}
+
+/// The `conflict` option's choices.
+const RULES: &[(&str, Rule)] = &[
+    ("keep-both", Rule::KeepBoth),
+    ("newer", Rule::Newer),
+    ("older", Rule::Older),
+    ("source", Rule::Source),
+    ("destination", Rule::Destination),
+    ("larger", Rule::Larger),
+    ("manual", Rule::Manual),
 ];
 
 impl Policy for Synchronize {
@@ -32,7 +45,7 @@ impl Policy for Synchronize {
             options: vec![
                 spec::choice(
                     "conflict",
-                    CONFLICT_RULES,
+                    &RULES.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
                     "keep-both",
                     "How to settle a path changed differently on both sides. keep-both: the newer \
                      keeps the name, the other is kept beside it as <stem>.conflict-<time>-<side>.<ext>; \
@@ -50,7 +63,7 @@ impl Policy for Synchronize {
     }
 
     fn plan(ctx: &Context, entries: &[Entry]) -> Result<Vec<Action>, String> {
-        let rule = ctx.text("conflict").unwrap_or("keep-both");
+        let rule = ctx.choice("conflict", RULES)?;
         let mut plan = Vec::with_capacity(entries.len());
         let mut names = ConflictNames::new(entries);
         let mut settled = vec![false; entries.len()];
@@ -80,7 +93,7 @@ impl Policy for Synchronize {
                 continue;
             }
             match contested.get(&i) {
-                Some(_) if rule == "manual" => {
+                Some(_) if rule == Rule::Manual => {
                     plan.push(act::conflict(
                         i,
                         "a file on one side, a folder with changes inside on the other",
@@ -93,7 +106,7 @@ impl Policy for Synchronize {
                 }
                 None => {
                     merge(ctx, rule, i, e, &mut names, &mut plan);
-                    if rule == "manual" && file_vs_folder_conflict(e) {
+                    if rule == Rule::Manual && file_vs_folder_conflict(e) {
                         held.push(&e.path);
                     }
                 }
@@ -145,7 +158,7 @@ fn file_vs_folder_conflict(e: &Entry) -> bool {
 /// Decide one entry by the three-way rules.
 fn merge(
     ctx: &Context,
-    rule: &str,
+    rule: Rule,
     i: usize,
     e: &Entry,
     names: &mut ConflictNames,
@@ -189,7 +202,7 @@ fn propagate(i: usize, e: &Entry, from: Side, plan: &mut Vec<Action>) {
 
 fn resolve_conflict(
     ctx: &Context,
-    rule: &str,
+    rule: Rule,
     i: usize,
     e: &Entry,
     (a, b): (&State, &State),
@@ -203,7 +216,7 @@ fn resolve_conflict(
     };
     let file_vs_dir = (a.kind == Kind::Directory) != (b.kind == Kind::Directory);
     let winner = match rule {
-        "manual" => {
+        Rule::Manual => {
             let what = if file_vs_dir {
                 "a file on one side, a directory on the other"
             } else {
@@ -222,21 +235,22 @@ fn resolve_conflict(
             keep_both(ctx, i, e, file_side.other(), names, plan);
             return;
         }
-        "keep-both" => {
+        Rule::KeepBoth => {
             keep_both(ctx, i, e, newer, names, plan);
             return;
         }
-        "older" => newer.other(),
-        "source" => Side::Source,
-        "destination" => Side::Destination,
-        "larger" if a.size != b.size => {
+        Rule::Older => newer.other(),
+        Rule::Source => Side::Source,
+        Rule::Destination => Side::Destination,
+        Rule::Larger if a.size != b.size => {
             if b.size > a.size {
                 Side::Destination
             } else {
                 Side::Source
             }
         }
-        _ => newer,
+        // Equal sizes: the newer wins.
+        Rule::Larger | Rule::Newer => newer,
     };
     plan.push(act::copy(i, winner));
 }
