@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, trash_record};
-use crate::index::{BaseRecord, Batch, Index, Record};
+use crate::index::{BaseRecord, Batch, Ended, Index, Record, Verb};
 use crate::location::{CommitError, Location};
 use conduit_contract::{Action, Kind, Operation, Side, State};
 
@@ -60,12 +60,12 @@ struct WrittenDir {
     owner: (u32, u32),
 }
 
-fn transfer_verb(kind: TransferKind) -> &'static str {
+fn transfer_verb(kind: TransferKind) -> Verb {
     match kind {
-        TransferKind::Copy => "copy",
-        TransferKind::Hydrate => "hydrate",
-        TransferKind::Move => "move-to-destination",
-        TransferKind::CopyThenEvict => "copy+evict",
+        TransferKind::Copy => Verb::Copy,
+        TransferKind::Hydrate => Verb::Hydrate,
+        TransferKind::Move => Verb::MoveToDestination,
+        TransferKind::CopyThenEvict => Verb::CopyThenEvict,
     }
 }
 
@@ -129,34 +129,36 @@ impl<'r> Effects<'r> {
         }
     }
 
-    fn problem(&mut self, path: &str, action: &str, problem: Problem) {
-        let (outcome, reason) = match problem {
+    fn problem(&mut self, path: &str, verb: Verb, problem: Problem) {
+        let (ended, reason) = match problem {
             Problem::Skip(r) => {
                 self.outcome.counts.skipped += 1;
-                ("skipped", r)
+                (Ended::Skipped, r)
             }
             Problem::Fail(r) => {
                 self.outcome.counts.failed += 1;
-                ("failed", r)
+                (Ended::Failed, r)
             }
         };
-        self.outcome
-            .problems
-            .push(format!("{path}: {action} {outcome}: {reason}"));
+        self.outcome.problems.push(format!(
+            "{path}: {} {}: {reason}",
+            verb.name(),
+            ended.name()
+        ));
         self.batch
             .journal
-            .push(journal(path, action, outcome, Some(reason)));
+            .push(journal(path, verb, ended, Some(reason)));
     }
 
-    pub(crate) fn skip(&mut self, i: usize, action: &str, reason: &str) {
+    pub(crate) fn skip(&mut self, i: usize, verb: Verb, reason: &str) {
         let path = self.run.entries[i].path.clone();
-        self.problem(&path, action, Problem::Skip(reason.to_string()));
+        self.problem(&path, verb, Problem::Skip(reason.to_string()));
     }
 
-    fn done(&mut self, path: &str, action: &str, detail: Option<String>) {
+    fn done(&mut self, path: &str, verb: Verb, detail: Option<String>) {
         self.batch
             .journal
-            .push(journal(path, action, "done", detail));
+            .push(journal(path, verb, Ended::Done, detail));
     }
 
     fn trashed(&mut self, side: Side, path: &str, slot: String) {
@@ -200,12 +202,12 @@ impl<'r> Effects<'r> {
             && existing.kind != Kind::Directory
             && let Err(p) = self.unchanged_since_scan(to, &path)
         {
-            return self.problem(&path, "copy", p);
+            return self.problem(&path, Verb::Copy, p);
         }
         let owner = match self.root(from).owner(&path) {
             Ok(Some(owner)) => owner,
-            Ok(None) => return self.problem(&path, "copy", Problem::Skip(changed(from))),
-            Err(e) => return self.problem(&path, "copy", Problem::Fail(e.to_string())),
+            Ok(None) => return self.problem(&path, Verb::Copy, Problem::Skip(changed(from))),
+            Err(e) => return self.problem(&path, Verb::Copy, Problem::Fail(e.to_string())),
         };
         match self.root(to).make_dir(&path, self.run.generation) {
             Ok(trashed) => {
@@ -224,11 +226,11 @@ impl<'r> Effects<'r> {
                 self.outcome.counts.copied += 1;
                 self.done(
                     &path,
-                    "copy",
+                    Verb::Copy,
                     Some(format!("directory to the {}", to.name())),
                 );
             }
-            Err(e) => self.problem(&path, "copy", Problem::Fail(e.to_string())),
+            Err(e) => self.problem(&path, Verb::Copy, Problem::Fail(e.to_string())),
         }
     }
 
@@ -449,7 +451,7 @@ impl<'r> Effects<'r> {
             for t in moves.drain(..) {
                 let path = self.run.entries[t.entry].path.clone();
                 let why = format!("cannot write the archive manifest ({e}); the original stays");
-                self.problem(&path, "move-to-destination", Problem::Fail(why));
+                self.problem(&path, Verb::MoveToDestination, Problem::Fail(why));
             }
         }
         for t in moves {
@@ -459,7 +461,7 @@ impl<'r> Effects<'r> {
                     crate::testhook::point("exec:archived");
                     self.archived(&path, &t.to);
                 }
-                Err(p) => self.problem(&path, "move-to-destination", p),
+                Err(p) => self.problem(&path, Verb::MoveToDestination, p),
             }
         }
 
@@ -480,7 +482,7 @@ impl<'r> Effects<'r> {
                     self.outcome.counts.verified += 1;
                     evictions.push((path, state));
                 }
-                Err(p) => self.problem(&path, "evict", p),
+                Err(p) => self.problem(&path, Verb::Evict, p),
             }
         }
         index.record_evictions(self.run.conduit, &evictions)?;
@@ -491,12 +493,12 @@ impl<'r> Effects<'r> {
                     crate::testhook::point("exec:evicted");
                     self.offload.insert(path.clone(), true);
                     self.outcome.counts.evicted += 1;
-                    self.done(&path, "evict", None);
+                    self.done(&path, Verb::Evict, None);
                 }
                 Err(p) => {
                     // The source copy is still there: the eviction is off.
                     self.batch.evictions_settled.push(path.clone());
-                    self.problem(&path, "evict", p);
+                    self.problem(&path, Verb::Evict, p);
                 }
             }
         }
@@ -511,7 +513,7 @@ impl<'r> Effects<'r> {
         self.outcome.counts.moved += 1;
         self.done(
             path,
-            "move-to-destination",
+            Verb::MoveToDestination,
             Some(format!("archived as {to:?}")),
         );
     }
@@ -587,7 +589,7 @@ impl<'r> Effects<'r> {
         let path = self.run.entries[i].path.clone();
         for a in actions {
             if let Err(p) = self.one(i, &a.operation) {
-                return self.problem(&path, a.operation.name(), p);
+                return self.problem(&path, (&a.operation).into(), p);
             }
         }
     }
@@ -629,7 +631,7 @@ impl<'r> Effects<'r> {
                 self.outcome.counts.renamed += 1;
                 self.done(
                     &path,
-                    "rename",
+                    Verb::Rename,
                     Some(format!("to {:?} on the {}", r.to_path, r.side.name())),
                 );
                 Ok(())
@@ -677,7 +679,7 @@ impl<'r> Effects<'r> {
         self.outcome.counts.copied += 1;
         let path = self.run.entries[i].path.clone();
         let to = from.other().name();
-        self.done(&path, "copy", Some(format!("symlink to the {to}")));
+        self.done(&path, Verb::Copy, Some(format!("symlink to the {to}")));
         Ok(())
     }
 
@@ -757,7 +759,7 @@ impl<'r> Effects<'r> {
             self.outcome.counts.deleted += 1;
             return self.done(
                 &path,
-                "delete",
+                Verb::Delete,
                 Some(format!(
                     "on the {}, into the trash with its folder",
                     side.name()
@@ -792,9 +794,9 @@ impl<'r> Effects<'r> {
                 }
                 self.set(side, &path, None);
                 self.outcome.counts.deleted += 1;
-                self.done(&path, "delete", Some(format!("on the {}", side.name())));
+                self.done(&path, Verb::Delete, Some(format!("on the {}", side.name())));
             }
-            Err(p) => self.problem(&path, "delete", p),
+            Err(p) => self.problem(&path, Verb::Delete, p),
         }
     }
 
@@ -815,15 +817,21 @@ impl<'r> Effects<'r> {
                 self.batch
                     .conflicts
                     .push((path.clone(), Some(reason.clone())));
-                self.batch
-                    .journal
-                    .push(journal(&path, "conflict", "done", Some(reason.clone())));
+                self.batch.journal.push(journal(
+                    &path,
+                    Verb::Conflict,
+                    Ended::Done,
+                    Some(reason.clone()),
+                ));
             }
             Operation::Skip(reason) => {
                 self.outcome.counts.skipped += 1;
-                self.batch
-                    .journal
-                    .push(journal(&path, "skip", "done", Some(reason.clone())));
+                self.batch.journal.push(journal(
+                    &path,
+                    Verb::Skip,
+                    Ended::Done,
+                    Some(reason.clone()),
+                ));
             }
             _ => {}
         }

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::index::{BaseRecord, Batch, Index, JournalRow, Record, TrashRecord};
+use crate::index::{BaseRecord, Batch, Ended, Index, JournalRow, Record, TrashRecord, Verb};
 use crate::location::{Location, Staged};
 use crate::plan::Plan;
 use conduit_contract::{Action, Entry, Kind, Operation, Side, State};
@@ -271,7 +271,7 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
     deletes.sort_by(|a, b| run.entries[b.0].path.cmp(&run.entries[a.0].path));
     for (i, side) in deletes {
         match &withheld {
-            Some(reason) => state.skip(i, "delete", reason),
+            Some(reason) => state.skip(i, Verb::Delete, reason),
             None => state.delete(i, side),
         }
     }
@@ -497,11 +497,11 @@ pub(crate) enum StagedOrPresent {
 }
 
 /// Journal row helper.
-fn journal(path: &str, action: &str, outcome: &'static str, detail: Option<String>) -> JournalRow {
+fn journal(path: &str, verb: Verb, ended: Ended, detail: Option<String>) -> JournalRow {
     JournalRow {
         path: path.to_string(),
-        action: action.to_string(),
-        outcome,
+        verb,
+        ended,
         detail,
     }
 }

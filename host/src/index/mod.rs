@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::now_ns;
 use crate::settings::Cadence;
-use conduit_contract::{Digest, Kind, Side, State, digest_from_bytes, digest_to_bytes};
+use conduit_contract::{Digest, Kind, Operation, Side, State, digest_from_bytes, digest_to_bytes};
 
 /// What a scan saw at one path of a root.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,15 +166,97 @@ pub struct TrashRecord {
     pub trashed_ns: i64,
 }
 
+/// What an executed action did, as the journal records it: the contract's
+/// operations, and `copy+evict` (offload's copy that evicts once verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `copy`
+    Copy,
+    /// `copy+evict`
+    CopyThenEvict,
+    /// `delete`
+    Delete,
+    /// `move-to-destination`
+    MoveToDestination,
+    /// `rename`
+    Rename,
+    /// `evict`
+    Evict,
+    /// `hydrate`
+    Hydrate,
+    /// `accept`
+    Accept,
+    /// `conflict`
+    Conflict,
+    /// `skip`
+    Skip,
+}
+
+impl Verb {
+    /// The word the journal stores and messages show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::CopyThenEvict => "copy+evict",
+            Verb::Copy => "copy",
+            Verb::Delete => "delete",
+            Verb::MoveToDestination => "move-to-destination",
+            Verb::Rename => "rename",
+            Verb::Evict => "evict",
+            Verb::Hydrate => "hydrate",
+            Verb::Accept => "accept",
+            Verb::Conflict => "conflict",
+            Verb::Skip => "skip",
+        }
+    }
+}
+
+impl From<&Operation> for Verb {
+    fn from(op: &Operation) -> Verb {
+        match op {
+            Operation::Copy(_) => Verb::Copy,
+            Operation::Delete(_) => Verb::Delete,
+            Operation::MoveToDestination(_) => Verb::MoveToDestination,
+            Operation::Rename(_) => Verb::Rename,
+            Operation::Evict => Verb::Evict,
+            Operation::Hydrate => Verb::Hydrate,
+            Operation::Accept => Verb::Accept,
+            Operation::Conflict(_) => Verb::Conflict,
+            Operation::Skip(_) => Verb::Skip,
+        }
+    }
+}
+
+/// How an executed action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// `done`
+    Done,
+    /// `failed`
+    Failed,
+    /// `skipped`
+    Skipped,
+}
+
+impl Ended {
+    /// The word the journal stores and messages show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ended::Done => "done",
+            Ended::Failed => "failed",
+            Ended::Skipped => "skipped",
+        }
+    }
+}
+
 /// An executed action, for the journal.
 #[derive(Debug, Clone)]
 pub struct JournalRow {
     /// The entry's path.
     pub path: String,
-    /// The action's name (`copy`, `delete`, ...).
-    pub action: String,
-    /// `done`, `failed` or `skipped`.
-    pub outcome: &'static str,
+    /// What was done.
+    pub verb: Verb,
+    /// How it ended.
+    pub ended: Ended,
     /// Where to, or why not.
     pub detail: Option<String>,
 }
@@ -588,7 +670,12 @@ impl Index {
             )?;
             for j in &batch.journal {
                 journal.execute(params![
-                    generation, j.path, j.action, j.outcome, j.detail, now
+                    generation,
+                    j.path,
+                    j.verb.name(),
+                    j.ended.name(),
+                    j.detail,
+                    now
                 ])?;
             }
             let mut open = tx.prepare_cached(
