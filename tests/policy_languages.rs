@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use conduit::policy::testing::Harness;
+use conduit_harness::Harness;
 
 #[path = "../policies/examples/mirror-types/tests/cases/mod.rs"]
 mod cases;

@@ -2,7 +2,7 @@
 //! components, and a wrong expectation, an invalid plan or an unfit
 //! component each make a test fail with a message that names the case.
 
-use conduit::policy::testing::{Harness, check_native, plan_native};
+use conduit_harness::{Harness, check_native, plan_native};
 use conduit_policy::testing::{Case, check, entry, file, plan};
 use conduit_policy_replicate::Replicate;
 

@@ -16,7 +16,7 @@ use crate::plan::{self, guards};
 use conduit_contract::{Action, Entry, Kind, Operation, Rename, Side, Transfer};
 
 /// Which version `resolve` keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
     /// The source's version wins.
     Source,

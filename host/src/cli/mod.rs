@@ -251,3 +251,24 @@ pub(crate) fn human_bytes(n: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// `--keep`'s values, here so that the API's type carries no CLI.
+impl clap::ValueEnum for Keep {
+    fn value_variants<'a>() -> &'a [Keep] {
+        &[Keep::Source, Keep::Destination, Keep::Both]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let (name, help) = match self {
+            Keep::Source => ("source", "The source's version wins"),
+            Keep::Destination => ("destination", "The destination's version wins"),
+            Keep::Both => (
+                "both",
+                "The source's version keeps the name; the destination's is kept on both sides \
+                 under a conflict name (a folder always keeps the name; a file against it is the \
+                 one set aside)",
+            ),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
+    }
+}

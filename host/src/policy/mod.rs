@@ -19,7 +19,6 @@ mod lower;
 mod memory;
 mod sandbox;
 mod store;
-pub mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -11,7 +11,7 @@
 //!   walk entries with their indices, [`Entry`] and [`State`] have helpers
 //!   (`extension`, `same_content`, `sides_agree`, …).
 //! - [`testing`] runs tables of cases natively; the same tables run against
-//!   the compiled component with `conduit::policy::testing`.
+//!   the compiled component with `conduit_harness`.
 //! - docs/writing-policies.md walks through a policy from nothing to
 //!   installed; `policies/examples/mirror-types` is a complete one.
 //!

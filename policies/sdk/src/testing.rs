@@ -9,7 +9,7 @@
 //!   fast and debuggable, options resolved against its `describe()` as the
 //!   host would;
 //! - against the compiled component, with the host's harness
-//!   (`conduit::policy::testing`, a dev-dependency on the `conduit` crate),
+//!   (`conduit_harness`, a dev-dependency: the `conduit-harness` crate),
 //!   which runs the `.wasm` in the real sandbox and validates the plan exactly
 //!   as a sync would.
 //!

@@ -5,7 +5,7 @@
 mod cases;
 
 use cases::cases;
-use conduit::policy::testing::{Harness, build_component, check_native};
+use conduit_harness::{Harness, build_component, check_native};
 use conduit_policy::testing::check;
 use conduit_policy_mirror_types::MirrorTypes;
 

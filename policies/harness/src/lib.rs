@@ -3,10 +3,11 @@
 //! in the real sandbox, with the host's own option parsing and plan
 //! validation — what a `conduit sync` would do with the policy.
 //!
-//! In a policy crate (with `conduit` as a dev-dependency):
+//! Out of the host's library on purpose: it builds components with cargo.
+//! In a policy crate (with `conduit-harness` as a dev-dependency):
 //!
 //! ```no_run
-//! use conduit::policy::testing::{Harness, build_component};
+//! use conduit_harness::{Harness, build_component};
 //! # fn cases() -> Vec<conduit_policy::testing::Case> { Vec::new() }
 //!
 //! // In tests/table.rs, under #[test]:
@@ -24,7 +25,8 @@ use anyhow::Context as _;
 use conduit_policy as sdk;
 use conduit_policy::testing::Case;
 
-use super::{Action, Context, Entry, LoadedPolicy, Runtime, Setting, options};
+use conduit::policy::{LoadedPolicy, Runtime};
+use conduit_contract::{Action, Context, Entry, Setting, options};
 
 /// A compiled policy under test.
 pub struct Harness {
@@ -62,7 +64,7 @@ impl Harness {
             .policy
             .plan(&ctx, &entries)
             .map_err(|e| e.to_string())?;
-        let plan = crate::plan::validate(self.policy.name(), &entries, actions)
+        let plan = conduit::plan::validate(self.policy.name(), &entries, actions)
             .map_err(|e| e.to_string())?;
         Ok(render(case, &plan.actions))
     }
@@ -83,7 +85,7 @@ pub fn plan_native<P: sdk::Policy>(case: &Case) -> Result<Vec<String>, String> {
     let actions = P::plan(&case.context(&info)?, &case.entries)?;
     let entries = entries(case);
     let actions = actions.into_iter().map(Into::into).collect();
-    let plan = crate::plan::validate(&info.name, &entries, actions).map_err(|e| e.to_string())?;
+    let plan = conduit::plan::validate(&info.name, &entries, actions).map_err(|e| e.to_string())?;
     Ok(render(case, &plan.actions))
 }
 
