@@ -9,6 +9,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
 use super::{Host, usage};
+use crate::exec::manifest::{self, ManifestEntry};
 use crate::exec::{self, Outcome, Run};
 use crate::index::{Conduit, Record};
 use crate::location::{LocalRoot, Location};
@@ -301,29 +302,19 @@ impl Host {
         report: &mut VerifyReport,
     ) -> anyhow::Result<()> {
         for line in root.manifest()? {
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            let Ok(entry) = ManifestEntry::parse(&line) else {
                 report
                     .corrupted
                     .push(format!("archive manifest: unreadable line {line:?}"));
                 continue;
             };
-            let path = entry["path"].as_str().unwrap_or_default();
-            let recorded = entry["blake3"].as_str().unwrap_or_default();
-            let kind = match entry["kind"].as_str() {
-                Some("symlink") => Kind::Symlink,
-                _ => Kind::File,
-            };
             report.archived += 1;
-            let found = root.hash(path, kind).map(|d| {
-                blake3::Hash::from_bytes(conduit_contract::digest_to_bytes(d))
-                    .to_hex()
-                    .to_string()
-            });
-            match found {
-                Ok(hex) if hex == recorded => {}
+            let path = &entry.path;
+            match root.hash(path, entry.kind()).map(manifest::hex) {
+                Ok(found) if Some(&found) == entry.blake3.as_ref() => {}
                 Ok(_) => report.corrupted.push(format!(
                     "destination {path}: archived content changed since it was archived (from {})",
-                    entry["original"].as_str().unwrap_or_default()
+                    entry.original
                 )),
                 Err(e) => report.corrupted.push(format!(
                     "destination {path}: archived file is missing or unreadable: {e}"

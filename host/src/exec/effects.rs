@@ -1,16 +1,15 @@
 //! The executor's state: what each action did to each side, turned into
 //! index updates (entries, base, journal, trash, conflicts) and counts.
 //!
-//! Every change goes through here, so the base rule is one rule: after a
-//! path was acted on, if both sides hold the same content the base becomes
-//! that state; if both sides lack it the base forgets it; otherwise the base
-//! stays and the next run decides again. An offloaded file is the one
-//! exception, flagged explicitly.
+//! Every change goes through here, so every touched path's base comes from
+//! one rule, [`super::settle::new_base`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::manifest::ManifestEntry;
+use super::settle::{After, NewBase, new_base};
 use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, trash_record};
-use crate::index::{BaseRecord, Batch, Ended, Index, Record, Verb};
+use crate::index::{Batch, Ended, Index, Record, Verb};
 use crate::location::{CommitError, Location};
 use conduit_contract::{Action, Kind, Operation, Side, State};
 
@@ -525,28 +524,9 @@ impl<'r> Effects<'r> {
         self.root(Side::Destination).append_manifest(lines)
     }
 
-    /// Archive's record of a verified move: where the content is, where it
-    /// came from, its kind, size and BLAKE3.
+    /// Archive's record of a verified move ([`super::manifest`]).
     fn manifest_line(&self, original: &str, to: &str, seen: &Record) -> String {
-        let digest = seen.digest.map(|d| {
-            blake3::Hash::from_bytes(conduit_contract::digest_to_bytes(d))
-                .to_hex()
-                .to_string()
-        });
-        let kind = match seen.kind {
-            Kind::Symlink => "symlink",
-            _ => "file",
-        };
-        serde_json::json!({
-            "path": to,
-            "original": original,
-            "kind": kind,
-            "size": seen.size,
-            "blake3": digest,
-            "archived_at_ns": crate::clock::now_ns(),
-            "generation": self.run.generation,
-        })
-        .to_string()
+        ManifestEntry::new(original, to, seen, self.run.generation).line()
     }
 
     fn remove_source(&mut self, path: &str) -> Result<(), Problem> {
@@ -839,30 +819,24 @@ impl<'r> Effects<'r> {
 
     // ---- to the index -----------------------------------------------------
 
-    /// The new base of every touched path (see the module comment).
+    /// The new base of every touched path ([`super::settle`]).
     fn settle_base(&mut self) {
         for path in std::mem::take(&mut self.touched) {
-            let a = self.current(Side::Source, &path);
-            let b = self.current(Side::Destination, &path);
-            let base = match (self.offload.get(&path), a, b) {
-                _ if self.moved.contains(&path) => Some(None),
-                (Some(true), None, Some(b)) => Some(Some(BaseRecord {
-                    state: b.state(),
-                    offloaded: true,
-                })),
-                (_, None, None) => Some(None),
-                (_, Some(a), Some(b)) if same_content(a, b) => Some(Some(BaseRecord {
-                    state: a.state(),
-                    offloaded: false,
-                })),
-                _ => None,
+            let after = After {
+                source: self.current(Side::Source, &path),
+                destination: self.current(Side::Destination, &path),
+                offload: self.offload.get(&path).copied(),
+                moved: self.moved.contains(&path),
             };
-            if let Some(base) = base {
-                if base.is_some() {
+            let base = match new_base(after) {
+                NewBase::Keep => continue,
+                NewBase::Forget => None,
+                NewBase::Record(base) => {
                     self.batch.conflicts.push((path.clone(), None));
+                    Some(base)
                 }
-                self.batch.base.push((path, base));
-            }
+            };
+            self.batch.base.push((path, base));
         }
     }
 
@@ -892,8 +866,4 @@ fn changed(side: Side) -> String {
         "changed on the {} since the scan; it will be planned again next run",
         side.name()
     )
-}
-
-fn same_content(a: &Record, b: &Record) -> bool {
-    a.state().content().same_as(&b.state().content())
 }

@@ -25,6 +25,8 @@
 //! journal, conflicts and trash records.
 
 mod effects;
+pub(crate) mod manifest;
+mod settle;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
