@@ -274,7 +274,7 @@ pub fn names(data: &[u8]) {
     let rules = conduit::scan::Rules::new(&[], &[&root]).unwrap();
     let progress = conduit::scan::Progress::default();
     let none = HashMap::new();
-    let scan = conduit::scan::scan(
+    let scan = conduit::location::Location::scan(
         &root,
         &conduit::scan::Walk {
             rules: &rules,

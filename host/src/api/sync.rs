@@ -152,8 +152,8 @@ impl Host {
                     foreign: &foreign[i],
                 };
                 s.spawn(move || match opts.only_dirty {
-                    true => scan::rescan(root, &walk, dirty),
-                    false => scan::scan(root, &walk),
+                    true => root.rescan(&walk, dirty),
+                    false => root.scan(&walk),
                 })
             });
             handles.map(|h| h.join().expect("the scanner does not panic"))

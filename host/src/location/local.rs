@@ -25,6 +25,7 @@ use super::confined::{
 };
 use super::{CommitError, Location, Opened, Reader, Staged};
 use crate::index::Record;
+use crate::scan::{Scan, Walk};
 use conduit_contract::{Digest, Kind};
 
 /// The marker file inside a root's bookkeeping folder: its content is the
@@ -145,7 +146,7 @@ impl LocalRoot {
     }
 
     /// The folder `rel` (`""`: the root), opened for listing.
-    pub fn folder(&self, rel: &str) -> io::Result<Folder> {
+    pub(super) fn folder(&self, rel: &str) -> io::Result<Folder> {
         let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
             .map_err(|e| self.explain(rel, e))?;
         Ok(Folder { fd })
@@ -324,6 +325,14 @@ impl std::fmt::Display for LocalRoot {
 }
 
 impl Location for LocalRoot {
+    fn scan(&self, walk: &Walk) -> Scan {
+        super::walk::scan(self, walk)
+    }
+
+    fn rescan(&self, walk: &Walk, dirty: &[String]) -> Scan {
+        super::walk::rescan(self, walk, dirty)
+    }
+
     // ---- the root marker -------------------------------------------------
 
     fn marker(&self) -> io::Result<Option<String>> {
@@ -704,7 +713,7 @@ impl Drop for Staging {
 /// come from the folder itself, so each is one component; nothing is
 /// followed.
 #[derive(Debug)]
-pub struct Folder {
+pub(super) struct Folder {
     fd: OwnedFd,
 }
 
@@ -827,7 +836,7 @@ fn mtime_only(ns: i64) -> Timestamps {
 
 /// (device, inode) of a stat.
 #[allow(clippy::unnecessary_cast)]
-pub(crate) fn identity_of(stat: &Stat) -> (u64, u64) {
+pub(super) fn identity_of(stat: &Stat) -> (u64, u64) {
     (stat.st_dev as u64, stat.st_ino as u64)
 }
 
@@ -841,7 +850,7 @@ pub(crate) fn ns_of(secs: i64, nsec: u64) -> i64 {
 
 /// A record from a stat, with the given digest.
 #[allow(clippy::unnecessary_cast)]
-pub(crate) fn record_of(stat: &Stat, digest: Option<Digest>) -> Record {
+pub(super) fn record_of(stat: &Stat, digest: Option<Digest>) -> Record {
     let kind = match FileType::from_raw_mode(stat.st_mode as _) {
         FileType::Symlink => Kind::Symlink,
         FileType::Directory => Kind::Directory,

@@ -3,9 +3,10 @@
 //! `/`-separated; they were checked by [`crate::plan::check_relative_path`]
 //! or come from the location's own listing.
 //!
-//! The data path after the scan (the executor, `restore`, `verify`, trash
+//! The data path (the scan, the executor, `restore`, `verify`, trash
 //! retention) works on [`Location`], so a root on another device or in a
-//! bucket plugs in by implementing it; [`LocalRoot`] is the local folder.
+//! bucket plugs in by implementing it; [`LocalRoot`] is the local folder,
+//! and `walk.rs` its scan.
 //! The trait is synchronous: the executor runs transfers on worker threads,
 //! and a remote location drives its own runtime inside its methods, which
 //! keeps the commit-then-verify order in one place instead of in two
@@ -13,14 +14,15 @@
 
 mod confined;
 mod local;
+mod walk;
 
 use std::fs::File;
 use std::io::{self, Read};
 
-pub use local::{Folder, LocalRoot};
-pub(crate) use local::{identity_of, record_of};
+pub use local::LocalRoot;
 
 use crate::index::Record;
+use crate::scan::{Scan, Walk};
 use conduit_contract::{Digest, Kind};
 
 /// One root, wherever it lives. Every operation is confined to the root: no
@@ -35,6 +37,18 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
 
     /// Give the root a marker (keeping an existing one) and return its id.
     fn ensure_marker(&self) -> io::Result<String>;
+
+    // ---- scanning ----------------------------------------------------------
+
+    /// Every path of the root with its record and digest, as `walk` says:
+    /// ignore rules applied, digests reused from `walk.previous` where the
+    /// record still holds, the foreign folders not entered.
+    fn scan(&self, walk: &Walk) -> Scan;
+
+    /// Only the subtrees in `dirty` (paths a watcher saw change; `""` is the
+    /// whole root), every other record taken from `walk.previous`, which must
+    /// be the index's view of this root.
+    fn rescan(&self, walk: &Walk, dirty: &[String]) -> Scan;
 
     // ---- reading -----------------------------------------------------------
 
