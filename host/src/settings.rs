@@ -7,6 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use conduit_contract::units::{parse_duration, render_duration};
+
 /// When a conduit runs by itself (under `conduit watch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cadence {
@@ -18,19 +20,18 @@ pub enum Cadence {
     Every(Duration),
 }
 
-const UNITS: &[(char, u64)] = &[('d', 86_400), ('h', 3600), ('m', 60), ('s', 1)];
-
 impl FromStr for Cadence {
     type Err = String;
 
-    /// `manual`, `instant`, or a positive whole number followed by s, m, h
-    /// or d.
+    /// `manual`, `instant`, or a positive duration as policy options take
+    /// them (`conduit_contract::units`), with its unit: s, m, h, d or w.
     fn from_str(text: &str) -> Result<Cadence, String> {
         let every = || {
-            let unit = text.chars().last()?;
-            let (_, secs) = UNITS.iter().find(|(u, _)| *u == unit)?;
-            let n: u64 = text[..text.len() - 1].parse().ok().filter(|n| *n > 0)?;
-            Some(Cadence::Every(Duration::from_secs(n.checked_mul(*secs)?)))
+            // A bare number is refused: `5` is too easily meant as minutes.
+            text.ends_with(|c: char| c.is_ascii_alphabetic())
+                .then_some(())?;
+            let secs = parse_duration(text).filter(|s| *s > 0)?;
+            Some(Cadence::Every(Duration::from_secs(secs)))
         };
         match text {
             "manual" => Ok(Cadence::Manual),
@@ -58,14 +59,7 @@ impl fmt::Display for Cadence {
         match self {
             Cadence::Manual => f.write_str("manual"),
             Cadence::Instant => f.write_str("instant"),
-            Cadence::Every(every) => {
-                let secs = every.as_secs();
-                let (unit, size) = UNITS
-                    .iter()
-                    .find(|(_, size)| secs % size == 0)
-                    .expect("every whole number of seconds is a multiple of 1");
-                write!(f, "{}{unit}", secs / size)
-            }
+            Cadence::Every(every) => f.write_str(&render_duration(every.as_secs())),
         }
     }
 }
@@ -86,6 +80,7 @@ mod tests {
             ("1h", "1h"),
             ("48h", "2d"),
             ("1d", "1d"),
+            ("14d", "2w"),
         ] {
             let cadence: Cadence = text.parse().unwrap();
             assert_eq!(cadence.to_string(), shown, "{text}");
