@@ -1,9 +1,27 @@
 //! The built-in policies' semantics (docs/architecture.md) as tables: each
 //! row is base / source / destination states and options, and the plan the
-//! built-in policy must produce. Every row runs
-//! through the real wasm component and the host's plan validation.
+//! built-in policy must produce. The rows are the SDK's cases
+//! (`conduit_policy::testing`), run through the real wasm component and the
+//! host's plan validation by `conduit_harness`, as a policy author's are.
 
-use crate::common::*;
+use conduit_harness::Harness;
+use conduit_policy::testing::{
+    Case, DAY, EntryBuilder, NOW, dir, entry, file, file_at, file_sized, symlink, unreadable,
+};
+
+/// A case from its entries and expected plan.
+fn row(name: &str, entries: Vec<EntryBuilder>, expect: Vec<&str>) -> Case {
+    entries
+        .into_iter()
+        .fold(Case::new(name), Case::entry)
+        .expect(&expect)
+}
+
+/// Check every row against the built-in `policy`.
+fn check_table(policy: &str, rows: Vec<Case>) {
+    let policy = crate::common::builtin(policy);
+    Harness::new(policy).check(&rows);
+}
 
 #[test]
 fn replicate() {
@@ -12,88 +30,108 @@ fn replicate() {
         vec![
             row(
                 "first run: source only",
-                vec![e("a").src(file("v1"))],
+                vec![entry("a").source(file("v1"))],
                 vec!["a: copy from source"],
             ),
             row(
                 "first run: equal",
-                vec![e("a").src(file("v1")).dst(file("v1"))],
+                vec![entry("a").source(file("v1")).destination(file("v1"))],
                 vec!["a: accept"],
             ),
             row(
                 "first run: differ",
-                vec![e("a").src(file("v1")).dst(file("v2"))],
+                vec![entry("a").source(file("v1")).destination(file("v2"))],
                 vec!["a: copy from source"],
             ),
             row(
                 "source modified",
-                vec![e("a").base(file("v1")).src(file("v2")).dst(file("v1"))],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(file("v2"))
+                        .destination(file("v1")),
+                ],
                 vec!["a: copy from source"],
             ),
             row(
                 "source deleted",
-                vec![e("a").base(file("v1")).dst(file("v1"))],
+                vec![entry("a").base(file("v1")).destination(file("v1"))],
                 vec!["a: delete destination"],
             ),
             row(
                 "source deleted, propagate-deletes off",
-                vec![e("a").base(file("v1")).dst(file("v1"))],
+                vec![entry("a").base(file("v1")).destination(file("v1"))],
                 vec!["a: skip"],
             )
             .set("propagate-deletes", "false"),
             row(
                 "destination drifted",
-                vec![e("a").base(file("v1")).src(file("v1")).dst(file("v2"))],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(file("v1"))
+                        .destination(file("v2")),
+                ],
                 vec!["a: copy from source"],
             ),
             row(
                 "destination deleted",
-                vec![e("a").base(file("v1")).src(file("v1"))],
+                vec![entry("a").base(file("v1")).source(file("v1"))],
                 vec!["a: copy from source"],
             ),
             row(
                 "extraneous",
-                vec![e("x").dst(file("v1"))],
+                vec![entry("x").destination(file("v1"))],
                 vec!["x: delete destination"],
             ),
             row(
                 "extraneous, delete-extraneous off",
-                vec![e("x").dst(file("v1"))],
+                vec![entry("x").destination(file("v1"))],
                 vec!["x: skip"],
             )
             .set("delete-extraneous", "false"),
             row(
                 "deleted on both",
-                vec![e("a").base(file("v1"))],
+                vec![entry("a").base(file("v1"))],
                 vec!["a: accept"],
             ),
             row(
                 "changed identically on both",
-                vec![e("a").base(file("v1")).src(file("v2")).dst(file("v2"))],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(file("v2"))
+                        .destination(file("v2")),
+                ],
                 vec!["a: accept"],
             ),
             row(
                 "unreadable source",
-                vec![e("a").src(unreadable())],
+                vec![entry("a").source(unreadable())],
                 vec!["a: skip"],
             ),
             row(
                 "new directory",
-                vec![e("d").src(dir()), e("d/f").src(file("v1"))],
+                vec![entry("d").source(dir()), entry("d/f").source(file("v1"))],
                 vec!["d: copy from source", "d/f: copy from source"],
             ),
             row(
                 "file became directory",
-                vec![e("d").base(file("v1")).src(dir()).dst(file("v1"))],
+                vec![
+                    entry("d")
+                        .base(file("v1"))
+                        .source(dir())
+                        .destination(file("v1")),
+                ],
                 vec!["d: copy from source"],
             ),
             row(
                 "symlink retargeted",
                 vec![
-                    e("l")
+                    entry("l")
                         .base(symlink("x"))
-                        .src(symlink("y"))
-                        .dst(symlink("x")),
+                        .source(symlink("y"))
+                        .destination(symlink("x")),
                 ],
                 vec!["l: copy from source"],
             ),
@@ -111,9 +149,9 @@ fn synchronize() {
             row(
                 "first run: one-sided paths cross, equal paths are accepted",
                 vec![
-                    e("a").src(file("v1")),
-                    e("b").dst(file("v1")),
-                    e("c").src(file("v1")).dst(file("v1")),
+                    entry("a").source(file("v1")),
+                    entry("b").destination(file("v1")),
+                    entry("c").source(file("v1")).destination(file("v1")),
                 ],
                 vec![
                     "a: copy from source",
@@ -123,7 +161,7 @@ fn synchronize() {
             ),
             row(
                 "first run: differing paths are conflicts (keep-both, newer wins)",
-                vec![e("x.txt").src(older()).dst(newer())],
+                vec![entry("x.txt").source(older()).destination(newer())],
                 vec![
                     "x.txt: copy from source to x.conflict-20231114-221320-source.txt",
                     "x.txt: rename source to x.conflict-20231114-221320-source.txt",
@@ -132,42 +170,67 @@ fn synchronize() {
             ),
             row(
                 "modified on source",
-                vec![e("a").base(file("v1")).src(file("v2")).dst(file("v1"))],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(file("v2"))
+                        .destination(file("v1")),
+                ],
                 vec!["a: copy from source"],
             ),
             row(
                 "modified on destination",
-                vec![e("a").base(file("v1")).src(file("v1")).dst(file("v2"))],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(file("v1"))
+                        .destination(file("v2")),
+                ],
                 vec!["a: copy from destination"],
             ),
             row(
                 "created on destination",
-                vec![e("n").dst(file("v1")).base(file("v0")).src(file("v0"))],
+                vec![
+                    entry("n")
+                        .destination(file("v1"))
+                        .base(file("v0"))
+                        .source(file("v0")),
+                ],
                 vec!["n: copy from destination"],
             ),
             row(
                 "deleted on source",
-                vec![e("a").base(file("v1")).dst(file("v1"))],
+                vec![entry("a").base(file("v1")).destination(file("v1"))],
                 vec!["a: delete destination"],
             ),
             row(
                 "deleted on destination",
-                vec![e("a").base(file("v1")).src(file("v1"))],
+                vec![entry("a").base(file("v1")).source(file("v1"))],
                 vec!["a: delete source"],
             ),
             row(
                 "changed identically on both",
-                vec![e("a").base(file("v1")).src(file("v2")).dst(file("v2"))],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(file("v2"))
+                        .destination(file("v2")),
+                ],
                 vec!["a: accept"],
             ),
             row(
                 "deleted on both",
-                vec![e("a").base(file("v1"))],
+                vec![entry("a").base(file("v1"))],
                 vec!["a: accept"],
             ),
             row(
                 "conflict, keep-both, source newer",
-                vec![e("docs/r.pdf").base(file("v1")).src(newer()).dst(older())],
+                vec![
+                    entry("docs/r.pdf")
+                        .base(file("v1"))
+                        .source(newer())
+                        .destination(older()),
+                ],
                 vec![
                     "docs/r.pdf: copy from destination to docs/r.conflict-20231114-221320-destination.pdf",
                     "docs/r.pdf: rename destination to docs/r.conflict-20231114-221320-destination.pdf",
@@ -176,35 +239,55 @@ fn synchronize() {
             ),
             row(
                 "conflict, newer",
-                vec![e("a").base(file("v1")).src(older()).dst(newer())],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(older())
+                        .destination(newer()),
+                ],
                 vec!["a: copy from destination"],
             )
             .set("conflict", "newer"),
             row(
                 "conflict, older",
-                vec![e("a").base(file("v1")).src(older()).dst(newer())],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(older())
+                        .destination(newer()),
+                ],
                 vec!["a: copy from source"],
             )
             .set("conflict", "older"),
             row(
                 "conflict, source",
-                vec![e("a").base(file("v1")).src(older()).dst(newer())],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(older())
+                        .destination(newer()),
+                ],
                 vec!["a: copy from source"],
             )
             .set("conflict", "source"),
             row(
                 "conflict, destination",
-                vec![e("a").base(file("v1")).src(newer()).dst(older())],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(newer())
+                        .destination(older()),
+                ],
                 vec!["a: copy from destination"],
             )
             .set("conflict", "destination"),
             row(
                 "conflict, larger",
                 vec![
-                    e("a")
+                    entry("a")
                         .base(file("v1"))
-                        .src(newer())
-                        .dst(file("a much longer text")),
+                        .source(newer())
+                        .destination(file("a much longer text")),
                 ],
                 vec!["a: copy from destination"],
             )
@@ -212,33 +295,41 @@ fn synchronize() {
             row(
                 "conflict, larger, equal sizes: newer wins",
                 vec![
-                    e("a")
+                    entry("a")
                         .base(file("v1"))
-                        .src(file_at("v2", NOW - 3 * DAY))
-                        .dst(file_at("v3", NOW)),
+                        .source(file_at("v2", NOW - 3 * DAY))
+                        .destination(file_at("v3", NOW)),
                 ],
                 vec!["a: copy from destination"],
             )
             .set("conflict", "larger"),
             row(
                 "conflict, manual",
-                vec![e("a").base(file("v1")).src(older()).dst(newer())],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(older())
+                        .destination(newer()),
+                ],
                 vec!["a: conflict"],
             )
             .set("conflict", "manual"),
             row(
                 "modified on source, deleted on destination",
-                vec![e("a").base(file("v1")).src(file("v2"))],
+                vec![entry("a").base(file("v1")).source(file("v2"))],
                 vec!["a: copy from source"],
             ),
             row(
                 "deleted on source, modified on destination",
-                vec![e("a").base(file("v1")).dst(file("v2"))],
+                vec![entry("a").base(file("v1")).destination(file("v2"))],
                 vec!["a: copy from destination"],
             ),
             row(
                 "file versus directory: keep both",
-                vec![e("x").src(file("v1")).dst(dir()), e("x/f").dst(file("v2"))],
+                vec![
+                    entry("x").source(file("v1")).destination(dir()),
+                    entry("x/f").destination(file("v2")),
+                ],
                 vec![
                     "x: copy from source to x.conflict-20231114-221320-source",
                     "x: rename source to x.conflict-20231114-221320-source",
@@ -248,7 +339,7 @@ fn synchronize() {
             ),
             row(
                 "directory versus file: keep both",
-                vec![e("x").src(dir()).dst(file("v1"))],
+                vec![entry("x").source(dir()).destination(file("v1"))],
                 vec![
                     "x: copy from destination to x.conflict-20231114-221320-destination",
                     "x: rename destination to x.conflict-20231114-221320-destination",
@@ -257,31 +348,31 @@ fn synchronize() {
             ),
             row(
                 "file versus directory, manual",
-                vec![e("x").src(file("v1")).dst(dir())],
+                vec![entry("x").source(file("v1")).destination(dir())],
                 vec!["x: conflict"],
             )
             .set("conflict", "manual"),
             row(
                 "rename on source becomes a rename on destination",
                 vec![
-                    e("a.txt").base(file("v1")).dst(file("v1")),
-                    e("b.txt").src(file("v1")),
+                    entry("a.txt").base(file("v1")).destination(file("v1")),
+                    entry("b.txt").source(file("v1")),
                 ],
                 vec!["a.txt: rename destination to b.txt"],
             ),
             row(
                 "rename on destination becomes a rename on source",
                 vec![
-                    e("a.txt").base(file("v1")).src(file("v1")),
-                    e("b.txt").dst(file("v1")),
+                    entry("a.txt").base(file("v1")).source(file("v1")),
+                    entry("b.txt").destination(file("v1")),
                 ],
                 vec!["a.txt: rename source to b.txt"],
             ),
             row(
                 "rename detection off",
                 vec![
-                    e("a.txt").base(file("v1")).dst(file("v1")),
-                    e("b.txt").src(file("v1")),
+                    entry("a.txt").base(file("v1")).destination(file("v1")),
+                    entry("b.txt").source(file("v1")),
                 ],
                 vec!["a.txt: delete destination", "b.txt: copy from source"],
             )
@@ -289,37 +380,40 @@ fn synchronize() {
             row(
                 "a delete plus a create of other content is no rename",
                 vec![
-                    e("a.txt").base(file("v1")).dst(file("v1")),
-                    e("b.txt").src(file("v2")),
+                    entry("a.txt").base(file("v1")).destination(file("v1")),
+                    entry("b.txt").source(file("v2")),
                 ],
                 vec!["a.txt: delete destination", "b.txt: copy from source"],
             ),
             row(
                 "unreadable file is skipped",
-                vec![e("a").base(file("v1")).src(unreadable()).dst(file("v1"))],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .source(unreadable())
+                        .destination(file("v1")),
+                ],
                 vec!["a: skip"],
             ),
             row(
                 "type changed on one side",
-                vec![e("l").base(file("v1")).src(symlink("t")).dst(file("v1"))],
+                vec![
+                    entry("l")
+                        .base(file("v1"))
+                        .source(symlink("t"))
+                        .destination(file("v1")),
+                ],
                 vec!["l: copy from source"],
             ),
         ],
     );
 }
 
-fn sized(content: &str, size: u64) -> conduit::policy::State {
-    conduit::policy::State {
-        size,
-        ..file(content)
-    }
-}
-
 #[test]
 fn offload() {
     let hot = |path: &'static str, age_days: i64| {
-        e(path)
-            .synced(sized(path, 100))
+        entry(path)
+            .synced(file_sized(path, 100))
             .accessed(NOW - age_days * DAY)
     };
     check_table(
@@ -327,7 +421,7 @@ fn offload() {
         vec![
             row(
                 "a new local file is stored",
-                vec![e("n").src(file("v1"))],
+                vec![entry("n").source(file("v1"))],
                 vec!["n: copy from source"],
             ),
             row(
@@ -338,12 +432,12 @@ fn offload() {
             .volume(1000, 900),
             row(
                 "a local delete reaches the destination's trash",
-                vec![e("a").base(file("v1")).dst(file("v1"))],
+                vec![entry("a").base(file("v1")).destination(file("v1"))],
                 vec!["a: delete destination"],
             ),
             row(
                 "a destination-only file is left alone",
-                vec![e("b").dst(file("v1"))],
+                vec![entry("b").destination(file("v1"))],
                 vec![],
             ),
             row(
@@ -380,17 +474,27 @@ fn offload() {
             .set("evict-after", "2d"),
             row(
                 "a file copied in this run may be evicted in the same run",
-                vec![e("n").src(sized("n", 100)).accessed(NOW - 5 * DAY)],
+                vec![
+                    entry("n")
+                        .source(file_sized("n", 100))
+                        .accessed(NOW - 5 * DAY),
+                ],
                 vec!["n: copy from source", "n: evict"],
             )
             .volume(1000, 50),
             row(
                 "max-local evicts down to 90% of the limit",
                 vec![
-                    e("a").synced(sized("a", 250)).accessed(NOW - 4 * DAY),
-                    e("b").synced(sized("b", 250)).accessed(NOW - 3 * DAY),
-                    e("c").synced(sized("c", 250)).accessed(NOW - 2 * DAY),
-                    e("d").synced(sized("d", 250)).accessed(NOW - DAY),
+                    entry("a")
+                        .synced(file_sized("a", 250))
+                        .accessed(NOW - 4 * DAY),
+                    entry("b")
+                        .synced(file_sized("b", 250))
+                        .accessed(NOW - 3 * DAY),
+                    entry("c")
+                        .synced(file_sized("c", 250))
+                        .accessed(NOW - 2 * DAY),
+                    entry("d").synced(file_sized("d", 250)).accessed(NOW - DAY),
                 ],
                 vec!["a: evict", "b: evict", "c: evict"],
             )
@@ -398,32 +502,43 @@ fn offload() {
             .local_bytes(1000),
             row(
                 "directories are never evicted",
-                vec![e("d").synced(dir()), hot("d/f", 3)],
+                vec![entry("d").synced(dir()), hot("d/f", 3)],
                 vec!["d/f: evict"],
             )
             .volume(1000, 50),
             row(
                 "pinning an offloaded file hydrates it",
-                vec![e("a").base(file("v1")).dst(file("v1")).offloaded().pinned()],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .destination(file("v1"))
+                        .offloaded()
+                        .pinned(),
+                ],
                 vec!["a: hydrate"],
             ),
             row(
                 "an offloaded file stays offloaded",
-                vec![e("a").base(file("v1")).dst(file("v1")).offloaded()],
+                vec![
+                    entry("a")
+                        .base(file("v1"))
+                        .destination(file("v1"))
+                        .offloaded(),
+                ],
                 vec![],
             ),
             row(
                 "an offloaded file whose destination copy vanished is reported",
-                vec![e("a").base(file("v1")).offloaded()],
+                vec![entry("a").base(file("v1")).offloaded()],
                 vec!["a: conflict"],
             ),
             row(
                 "a new local file where an offloaded one was keeps both",
                 vec![
-                    e("a.txt")
+                    entry("a.txt")
                         .base(file("v1"))
-                        .src(file("v2"))
-                        .dst(file("v1"))
+                        .source(file("v2"))
+                        .destination(file("v1"))
                         .offloaded(),
                 ],
                 vec![
@@ -433,7 +548,7 @@ fn offload() {
             ),
             row(
                 "a lost destination copy of a local file is restored",
-                vec![e("a").base(file("v1")).src(file("v1"))],
+                vec![entry("a").base(file("v1")).source(file("v1"))],
                 vec!["a: copy from source"],
             ),
         ],
@@ -448,20 +563,23 @@ fn archive() {
         vec![
             row(
                 "a source file is moved",
-                vec![e("a.txt").src(file("v1"))],
+                vec![entry("a.txt").source(file("v1"))],
                 vec!["a.txt: move"],
             ),
             row(
                 "older-than keeps recent files",
-                vec![e("new").src(aged("n", 1)), e("old").src(aged("o", 10))],
+                vec![
+                    entry("new").source(aged("n", 1)),
+                    entry("old").source(aged("o", 10)),
+                ],
                 vec!["old: move"],
             )
             .set("older-than", "7d"),
             row(
                 "size filters",
                 vec![
-                    e("small").src(file("s")),
-                    e("big").src(file("a bigger file")),
+                    entry("small").source(file("s")),
+                    entry("big").source(file("a bigger file")),
                 ],
                 vec!["big: move"],
             )
@@ -469,33 +587,33 @@ fn archive() {
             row(
                 "max-size",
                 vec![
-                    e("small").src(file("s")),
-                    e("big").src(file("a bigger file")),
+                    entry("small").source(file("s")),
+                    entry("big").source(file("a bigger file")),
                 ],
                 vec!["small: move"],
             )
             .set("max-size", "5"),
             row(
                 "identical content already at the path: move without copy",
-                vec![e("a.txt").src(file("v1")).dst(file("v1"))],
+                vec![entry("a.txt").source(file("v1")).destination(file("v1"))],
                 vec!["a.txt: move"],
             ),
             row(
                 "different content at the path: archived under a new name",
                 vec![
-                    e("a.txt").src(file("v1")).dst(file("v2")),
-                    e("a-2.txt").dst(file("v3")),
+                    entry("a.txt").source(file("v1")).destination(file("v2")),
+                    entry("a-2.txt").destination(file("v3")),
                 ],
                 vec!["a.txt: move to a-3.txt"],
             ),
             row(
                 "a folder the destination holds as a file or symlink: archived beside it",
                 vec![
-                    e("e").src(dir()).dst(symlink("a")),
-                    e("e/a").src(file("v1")),
-                    e("f").src(dir()).dst(file("v2")),
-                    e("f-2").dst(file("v3")),
-                    e("f/g/h.txt").src(file("v4")),
+                    entry("e").source(dir()).destination(symlink("a")),
+                    entry("e/a").source(file("v1")),
+                    entry("f").source(dir()).destination(file("v2")),
+                    entry("f-2").destination(file("v3")),
+                    entry("f/g/h.txt").source(file("v4")),
                 ],
                 vec![
                     "e: delete source",
@@ -507,8 +625,8 @@ fn archive() {
             row(
                 "dedupe: content anywhere in the destination is not copied again",
                 vec![
-                    e("old/x.jpg").dst(file("pixels")),
-                    e("new/y.jpg").src(file("pixels")),
+                    entry("old/x.jpg").destination(file("pixels")),
+                    entry("new/y.jpg").source(file("pixels")),
                 ],
                 vec!["new/y.jpg: move to old/x.jpg"],
             )
@@ -516,28 +634,31 @@ fn archive() {
             row(
                 "without dedupe the same content is archived again",
                 vec![
-                    e("old/x.jpg").dst(file("pixels")),
-                    e("new/y.jpg").src(file("pixels")),
+                    entry("old/x.jpg").destination(file("pixels")),
+                    entry("new/y.jpg").source(file("pixels")),
                 ],
                 vec!["new/y.jpg: move"],
             ),
             row(
                 "dedupe within one run",
-                vec![e("a.jpg").src(file("p")), e("b.jpg").src(file("p"))],
+                vec![
+                    entry("a.jpg").source(file("p")),
+                    entry("b.jpg").source(file("p")),
+                ],
                 vec!["a.jpg: move", "b.jpg: move to a.jpg"],
             )
             .set("dedupe", "true"),
             row(
                 "by-date layout",
-                vec![e("photos/p.jpg").src(file_at("p", NOW - DAY))],
+                vec![entry("photos/p.jpg").source(file_at("p", NOW - DAY))],
                 vec!["photos/p.jpg: move to 2023/11/p.jpg"],
             )
             .set("layout", "by-date"),
             row(
                 "by-date collisions get new names",
                 vec![
-                    e("a/p.jpg").src(file_at("p1", NOW - DAY)),
-                    e("b/p.jpg").src(file_at("p2", NOW - DAY)),
+                    entry("a/p.jpg").source(file_at("p1", NOW - DAY)),
+                    entry("b/p.jpg").source(file_at("p2", NOW - DAY)),
                 ],
                 vec![
                     "a/p.jpg: move to 2023/11/p.jpg",
@@ -547,27 +668,30 @@ fn archive() {
             .set("layout", "by-date"),
             row(
                 "emptied source directories are pruned",
-                vec![e("d").src(dir()), e("d/f").src(file("v1"))],
+                vec![entry("d").source(dir()), entry("d/f").source(file("v1"))],
                 vec!["d: delete source", "d/f: move"],
             ),
             row(
                 "a directory that keeps a file stays",
                 vec![
-                    e("d").src(dir()),
-                    e("d/old").src(aged("o", 10)),
-                    e("d/new").src(aged("n", 1)),
+                    entry("d").source(dir()),
+                    entry("d/old").source(aged("o", 10)),
+                    entry("d/new").source(aged("n", 1)),
                 ],
                 vec!["d/old: move"],
             )
             .set("older-than", "7d"),
             row(
                 "a directory the user left empty stays",
-                vec![e("empty").src(dir())],
+                vec![entry("empty").source(dir())],
                 vec![],
             ),
             row(
                 "destination deletions never propagate",
-                vec![e("a").base(file("v1")), e("b").dst(file("v1"))],
+                vec![
+                    entry("a").base(file("v1")),
+                    entry("b").destination(file("v1")),
+                ],
                 vec![],
             ),
         ],

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use conduit::policy::{Limits, LoadedPolicy, PolicyError, Runtime};
+use conduit_policy::testing::{entry, file};
 
 fn misbehave() -> LoadedPolicy {
     let path = env!("CONDUIT_FIXTURE_MISBEHAVE");
@@ -13,7 +14,7 @@ fn misbehave() -> LoadedPolicy {
 
 /// Run the fixture in `mode` on a one-entry diff.
 fn run(policy: &LoadedPolicy, mode: &str) -> Result<conduit::plan::Plan, PolicyError> {
-    let entries = vec![e("a.txt").src(file("v1")).build()];
+    let entries = vec![host_entry(entry("a.txt").source(file("v1")))];
     let ctx = context(policy, &[("mode", mode)], &entries);
     plan_with(policy, &ctx, &entries)
 }
@@ -140,7 +141,7 @@ fn invalid_plans_are_rejected_with_the_reason() {
 #[test]
 fn the_sandbox_has_no_environment_arguments_directory_or_clock_of_its_own() {
     let policy = misbehave();
-    let entries = vec![e("a.txt").src(file("v1")).build()];
+    let entries = vec![host_entry(entry("a.txt").source(file("v1")))];
     let ctx = context(&policy, &[("mode", "environment")], &entries);
     let plan = plan_with(&policy, &ctx, &entries).expect("plans");
     let conduit::policy::Operation::Skip(seen) = &plan.actions[0].operation else {

@@ -40,6 +40,11 @@ impl Harness {
         Harness::from_bytes(&path.display().to_string(), &bytes)
     }
 
+    /// A policy already loaded (a built-in, say).
+    pub fn new(policy: LoadedPolicy) -> Harness {
+        Harness { policy }
+    }
+
     /// Load a component from bytes, with the install checks.
     pub fn from_bytes(label: &str, bytes: &[u8]) -> anyhow::Result<Harness> {
         let runtime = Runtime::new(None)?;
