@@ -141,7 +141,7 @@ impl Host {
     /// the filesystem makes them so (bind mounts and second mounts share a
     /// folder's identity, not its path). Nothing is written.
     fn check_disjoint(&self, roots: &[LocalRoot; 2]) -> anyhow::Result<()> {
-        let ids = [roots[0].identity()?, roots[1].identity()?];
+        let ids = [roots[0].dev_ino()?, roots[1].dev_ino()?];
         let markers = [roots[0].marker(), roots[1].marker()];
         for (root, marker) in roots.iter().zip(&markers) {
             if let Err(e) = marker {

@@ -12,7 +12,7 @@ use super::{Host, usage};
 use crate::exec::manifest::{self, ManifestEntry};
 use crate::exec::{self, Outcome, Run};
 use crate::index::{Conduit, Record};
-use crate::location::{LocalRoot, Location};
+use crate::location::Location;
 use crate::plan::{self, guards};
 use conduit_contract::{Action, Entry, Kind, Operation, Rename, Side, Transfer};
 
@@ -143,7 +143,7 @@ impl Host {
                     root.stat(path)
                         .is_ok_and(|r| r.is_some_and(|r| r.kind == Kind::Directory))
                 };
-                let aside_side = if is_dir(&roots[1]) && !is_dir(&roots[0]) {
+                let aside_side = if is_dir(&*roots[1]) && !is_dir(&*roots[0]) {
                     Side::Source
                 } else {
                     Side::Destination
@@ -291,7 +291,7 @@ impl Host {
                 }
             }
         }
-        self.verify_manifest(&roots[1], &mut report)?;
+        self.verify_manifest(&*roots[1], &mut report)?;
         Ok(report)
     }
 
@@ -325,7 +325,7 @@ impl Host {
     }
 
     /// Both roots, after the same preflight as a sync.
-    fn ready_roots(&self, c: &Conduit) -> anyhow::Result<[LocalRoot; 2]> {
+    fn ready_roots(&self, c: &Conduit) -> anyhow::Result<[Box<dyn Location>; 2]> {
         guards::preflight(c).map_err(|halt| anyhow::anyhow!("{halt}"))
     }
 
@@ -333,7 +333,7 @@ impl Host {
     fn run_by_hand(
         &mut self,
         c: &Conduit,
-        roots: &[LocalRoot; 2],
+        roots: &[Box<dyn Location>; 2],
         generation: i64,
         path: &str,
         ops: Vec<Operation>,
@@ -373,7 +373,7 @@ impl Host {
         let run = Run {
             conduit: c.id,
             generation,
-            roots: [&roots[0], &roots[1]],
+            roots: [&*roots[0], &*roots[1]],
             entries: &entries,
             scans: [&scans[0], &scans[1]],
             deletes_withheld: None,

@@ -13,7 +13,7 @@ use super::{Host, SyncReport};
 use crate::clock::now_ns;
 use crate::exec::{self, Counts, Run};
 use crate::index::{Batch, Conduit, Record};
-use crate::location::{LocalRoot, Location};
+use crate::location::Location;
 use crate::plan::{self, guards, guards::Halt};
 use crate::scan::{self, Rules};
 use conduit_contract::{Context, Side, Volume, options};
@@ -127,7 +127,7 @@ impl Host {
                 message,
             }
         })?;
-        let rules = Rules::new(&c.ignore, &[&roots[0], &roots[1]])?;
+        let rules = Rules::new(&c.ignore, &[&*roots[0], &*roots[1]])?;
         let foreign = self.foreign(c, &roots)?;
 
         on_event(&Event::Scanning {
@@ -252,7 +252,7 @@ impl Host {
             for root in &roots {
                 // Partial copies of an interrupted run: never user data.
                 if let Err(e) = root.clean_staging() {
-                    tracing::warn!(root = %root.path().display(), "cannot clean the staging area: {e}");
+                    tracing::warn!(%root, "cannot clean the staging area: {e}");
                 }
             }
             self.purge_trash(c, &roots)?;
@@ -289,7 +289,7 @@ impl Host {
         let run = Run {
             conduit: c.id,
             generation: report.generation,
-            roots: [&roots[0], &roots[1]],
+            roots: [&*roots[0], &*roots[1]],
             entries: &entries,
             scans: [&source.records, &destination.records],
             deletes_withheld,
@@ -324,25 +324,37 @@ impl Host {
     fn foreign(
         &self,
         c: &Conduit,
-        roots: &[LocalRoot; 2],
+        roots: &[Box<dyn Location>; 2],
     ) -> anyhow::Result<[Vec<scan::Foreign>; 2]> {
         let home = std::fs::metadata(&self.home)?;
         let home = scan::Foreign {
             identity: (home.dev(), home.ino()),
             what: format!("the Conduit home {}", self.home.display()),
         };
-        let of = |side: Side| -> anyhow::Result<scan::Foreign> {
-            Ok(scan::Foreign {
-                identity: roots[side.index()].identity()?,
-                what: format!("the {} {}", side.name(), c.root(side).display()),
-            })
+        // A root elsewhere has no identity here: nothing of this machine
+        // can alias it.
+        let of = |side: Side| -> anyhow::Result<Option<scan::Foreign>> {
+            Ok(roots[side.index()]
+                .identity()?
+                .map(|identity| scan::Foreign {
+                    identity,
+                    what: format!("the {} {}", side.name(), c.root(side).display()),
+                }))
         };
         let (a, b) = (of(Side::Source)?, of(Side::Destination)?);
-        Ok([vec![b.clone(), a.clone(), home.clone()], vec![a, b, home]])
+        let list = |first: &Option<scan::Foreign>, second: &Option<scan::Foreign>| {
+            first
+                .iter()
+                .chain(second)
+                .cloned()
+                .chain([home.clone()])
+                .collect()
+        };
+        Ok([list(&b, &a), list(&a, &b)])
     }
 
     /// Remove trashed files older than the conduit's retention.
-    fn purge_trash(&mut self, c: &Conduit, roots: &[LocalRoot; 2]) -> anyhow::Result<()> {
+    fn purge_trash(&mut self, c: &Conduit, roots: &[Box<dyn Location>; 2]) -> anyhow::Result<()> {
         let cutoff = now_ns() - i64::from(c.trash_days) * 86_400 * 1_000_000_000;
         for t in self.index.trash_older_than(c.id, cutoff)? {
             let root = &roots[t.side.index()];

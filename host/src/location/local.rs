@@ -81,11 +81,9 @@ impl LocalRoot {
         &self.path
     }
 
-    /// The root's filesystem identity (device, inode): two paths with the
-    /// same identity are one folder (a bind mount, a second mount).
-    pub fn identity(&self) -> io::Result<(u64, u64)> {
-        let stat = rustix::fs::fstat(&self.dir)?;
-        Ok(identity_of(&stat))
+    /// The root folder's (device, inode).
+    pub fn dev_ino(&self) -> io::Result<(u64, u64)> {
+        Ok(identity_of(&rustix::fs::fstat(&self.dir)?))
     }
 
     /// An error about `rel` in words a user can act on.
@@ -325,6 +323,10 @@ impl std::fmt::Display for LocalRoot {
 }
 
 impl Location for LocalRoot {
+    fn identity(&self) -> io::Result<Option<(u64, u64)>> {
+        self.dev_ino().map(Some)
+    }
+
     fn scan(&self, walk: &Walk) -> Scan {
         super::walk::scan(self, walk)
     }

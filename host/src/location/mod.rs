@@ -29,6 +29,13 @@ use conduit_contract::{Digest, Kind};
 /// path resolves outside it, none follows a symlink inside it. Destructive
 /// operations go through the root's own trash, which a `generation` names.
 pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
+    // ---- identity -----------------------------------------------------------
+
+    /// The root folder's filesystem identity (device, inode) when it is on
+    /// this machine: two roots with one identity are one folder (a bind
+    /// mount, a second mount of a disk). None for a root elsewhere.
+    fn identity(&self) -> io::Result<Option<(u64, u64)>>;
+
     // ---- the root marker ---------------------------------------------------
 
     /// The id in this root's marker, if it has one; a marker that cannot be
@@ -165,6 +172,12 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
 
     /// Remove a trashed item for good (retention expired).
     fn purge(&self, trashed_as: &str) -> io::Result<()>;
+}
+
+/// The location at a conduit's root. Every root is a local folder today; a
+/// root on another device or in a bucket gets its opener here.
+pub fn open(root: &std::path::Path) -> io::Result<Box<dyn Location>> {
+    Ok(Box::new(LocalRoot::open(root)?))
 }
 
 /// Content being read from a root. A local file keeps its type, so a copy

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::Plan;
 use crate::index::{BaseRecord, Conduit, Record};
-use crate::location::{LocalRoot, Location};
+use crate::location::Location;
 use crate::policy::short_digest;
 use crate::scan::Scan;
 use conduit_contract::{Entry, Kind, Operation, Side};
@@ -203,10 +203,10 @@ impl<'de> serde::Deserialize<'de> for Halt {
 /// Open both roots and check them: each exists and carries the marker `add`
 /// wrote, and they are two folders, not one seen twice. The error is the
 /// halt message.
-pub fn preflight(c: &Conduit) -> Result<[LocalRoot; 2], Halt> {
-    let open = |side: Side| -> Result<LocalRoot, Halt> {
+pub fn preflight(c: &Conduit) -> Result<[Box<dyn Location>; 2], Halt> {
+    let open = |side: Side| -> Result<Box<dyn Location>, Halt> {
         let root = c.root(side).to_path_buf();
-        let opened = match LocalRoot::open(&root) {
+        let opened = match crate::location::open(&root) {
             Ok(opened) => opened,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
                 return Err(Halt::RootMissing { side, root });
@@ -232,7 +232,7 @@ pub fn preflight(c: &Conduit) -> Result<[LocalRoot; 2], Halt> {
     };
     let roots = [open(Side::Source)?, open(Side::Destination)?];
     let same = match (roots[0].identity(), roots[1].identity()) {
-        (Ok(a), Ok(b)) => a == b,
+        (Ok(Some(a)), Ok(Some(b))) => a == b,
         _ => false,
     };
     if same || c.source_marker == c.destination_marker {

@@ -38,7 +38,7 @@ use crate::api::served::ServedLock;
 use crate::api::{Cadence, Event, Host, SyncOptions, SyncReport, UsageError};
 use crate::clock::now_ns;
 use crate::index::{Conduit, Index};
-use crate::location::{LocalRoot, Location};
+use crate::location;
 use crate::plan::guards;
 use crate::scan::Rules;
 use conduit_contract::{Kind, Side};
@@ -614,10 +614,10 @@ impl Slot {
 /// pauses the conduit anyway).
 fn rules_for(c: &Conduit) -> Option<Rules> {
     let roots = [
-        LocalRoot::open(&c.source).ok()?,
-        LocalRoot::open(&c.destination).ok()?,
+        location::open(&c.source).ok()?,
+        location::open(&c.destination).ok()?,
     ];
-    Rules::new(&c.ignore, &[&roots[0], &roots[1]]).ok()
+    Rules::new(&c.ignore, &[&*roots[0], &*roots[1]]).ok()
 }
 
 /// The pending paths that really changed: not ignored, and different from
@@ -629,7 +629,7 @@ fn changed_paths(
     pending: BTreeSet<(Side, String)>,
 ) -> Vec<(Side, String)> {
     let c = &slot.conduit;
-    let roots = [LocalRoot::open(&c.source), LocalRoot::open(&c.destination)];
+    let roots = [location::open(&c.source), location::open(&c.destination)];
     pending
         .into_iter()
         .filter(|(side, path)| {
