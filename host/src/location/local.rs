@@ -17,12 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, Stat, Timestamps};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, Timestamps};
 use rustix::io::Errno;
 
 use super::confined::{
     self, LISTABLE, is_absent, make_dirs, open_beneath, parent_of, stat_beneath,
 };
+use super::folder::{Folder, Folders, identity_of, record_of};
 use super::{CommitError, Location, Opened, Reader, Staged};
 use crate::index::Record;
 use crate::scan::{Scan, Walk};
@@ -141,13 +142,6 @@ impl LocalRoot {
         .map_err(|e| self.explain(crate::BOOKKEEPING_DIR, e))?;
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(PRIVATE))?;
         Ok(fd)
-    }
-
-    /// The folder `rel` (`""`: the root), opened for listing.
-    pub(super) fn folder(&self, rel: &str) -> io::Result<Folder> {
-        let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
-            .map_err(|e| self.explain(rel, e))?;
-        Ok(Folder { fd })
     }
 
     /// This run's staging folder, made on first use.
@@ -313,6 +307,14 @@ impl LocalRoot {
                 e.into()
             }
         })
+    }
+}
+
+impl Folders for LocalRoot {
+    fn folder(&self, rel: &str) -> io::Result<Folder> {
+        let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
+            .map_err(|e| self.explain(rel, e))?;
+        Ok(Folder::new(fd))
     }
 }
 
@@ -711,50 +713,6 @@ impl Drop for Staging {
     }
 }
 
-/// A folder of a root, opened for listing: what the scanner walks. Names
-/// come from the folder itself, so each is one component; nothing is
-/// followed.
-#[derive(Debug)]
-pub(super) struct Folder {
-    fd: OwnedFd,
-}
-
-impl Folder {
-    /// The names in the folder.
-    pub fn names(&self) -> io::Result<Vec<std::ffi::CString>> {
-        confined::names(&self.fd)
-    }
-
-    /// `lstat` of `name`.
-    pub fn stat(&self, name: &std::ffi::CStr) -> io::Result<Stat> {
-        Ok(rustix::fs::statat(
-            &self.fd,
-            name,
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?)
-    }
-
-    /// Open the regular file `name` (never a symlink, FIFO or device).
-    pub fn open_file(&self, name: &std::ffi::CStr) -> io::Result<(File, Stat)> {
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = match rustix::fs::openat(&self.fd, name, flags | OFlags::NOATIME, Mode::empty()) {
-            Err(Errno::PERM) => rustix::fs::openat(&self.fd, name, flags, Mode::empty())?,
-            other => other?,
-        };
-        let stat = rustix::fs::fstat(&fd)?;
-        if FileType::from_raw_mode(stat.st_mode as _) != FileType::RegularFile {
-            return Err(io::Error::other("not a regular file any more"));
-        }
-        rustix::fs::fcntl_setfl(&fd, rustix::fs::fcntl_getfl(&fd)? - OFlags::NONBLOCK)?;
-        Ok((File::from(fd), stat))
-    }
-
-    /// The target of the symlink `name`.
-    pub fn read_link(&self, name: &std::ffi::CStr) -> io::Result<Vec<u8>> {
-        Ok(rustix::fs::readlinkat(&self.fd, name, Vec::new())?.into_bytes())
-    }
-}
-
 /// `renameat2(RENAME_NOREPLACE)`, or a link-then-unlink where the filesystem
 /// cannot (linkat never replaces either).
 fn rename_noreplace(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> io::Result<()> {
@@ -833,47 +791,6 @@ fn mtime_only(ns: i64) -> Timestamps {
             tv_sec: ns.div_euclid(1_000_000_000),
             tv_nsec: ns.rem_euclid(1_000_000_000) as _,
         },
-    }
-}
-
-/// (device, inode) of a stat.
-#[allow(clippy::unnecessary_cast)]
-pub(super) fn identity_of(stat: &Stat) -> (u64, u64) {
-    (stat.st_dev as u64, stat.st_ino as u64)
-}
-
-/// Nanoseconds from a (seconds, nanoseconds) timestamp, held at the ends of
-/// what 64 bits of nanoseconds reach (years 1677 and 2262): a file dated
-/// beyond them is kept at the bound, consistently on both sides.
-pub(crate) fn ns_of(secs: i64, nsec: u64) -> i64 {
-    let ns = i128::from(secs) * 1_000_000_000 + i128::from(nsec);
-    ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-}
-
-/// A record from a stat, with the given digest.
-#[allow(clippy::unnecessary_cast)]
-pub(super) fn record_of(stat: &Stat, digest: Option<Digest>) -> Record {
-    let kind = match FileType::from_raw_mode(stat.st_mode as _) {
-        FileType::Symlink => Kind::Symlink,
-        FileType::Directory => Kind::Directory,
-        _ => Kind::File,
-    };
-    let mtime_ns = ns_of(stat.st_mtime as i64, stat.st_mtime_nsec as u64);
-    let atime_ns = ns_of(stat.st_atime as i64, stat.st_atime_nsec as u64);
-    Record {
-        kind,
-        size: if kind == Kind::Directory {
-            0
-        } else {
-            stat.st_size as u64
-        },
-        mtime_ns,
-        mode: stat.st_mode as u32 & 0o7777,
-        inode: stat.st_ino as u64,
-        digest,
-        // Where the filesystem keeps no access times (noatime), atime lags
-        // mtime: recency is then the modification time.
-        atime_ns: atime_ns.max(mtime_ns),
     }
 }
 

@@ -13,6 +13,7 @@
 //! (blocking and async) executors.
 
 mod confined;
+mod folder;
 mod local;
 mod walk;
 

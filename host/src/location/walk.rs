@@ -8,13 +8,13 @@ use std::ffi::CStr;
 use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
 
-use super::local::{Folder, LocalRoot, identity_of, record_of};
+use super::folder::{Folder, Folders, identity_of, record_of};
 use crate::index::Record;
 use crate::scan::{IGNORE_FILE, Scan, Walk, hash_bytes, hash_file};
 use conduit_contract::Kind;
 
 /// Walk the whole root.
-pub(super) fn scan(root: &LocalRoot, walk: &Walk) -> Scan {
+pub(super) fn scan(root: &dyn Folders, walk: &Walk) -> Scan {
     let mut found = walk_from(root, "", walk);
     found.sort();
     found
@@ -23,7 +23,7 @@ pub(super) fn scan(root: &LocalRoot, walk: &Walk) -> Scan {
 /// Rescan only the subtrees in `dirty` (relative paths the watcher saw
 /// change; `""` is the whole root) and take every other record from
 /// `walk.previous`, which must be the index's view of this root.
-pub(super) fn rescan(root: &LocalRoot, walk: &Walk, dirty: &[String]) -> Scan {
+pub(super) fn rescan(root: &dyn Folders, walk: &Walk, dirty: &[String]) -> Scan {
     let mut marks: Vec<&str> = dirty.iter().map(|p| p.trim_matches('/')).collect();
     // A changed ignore file changes what every path means.
     if marks.iter().any(|p| p.is_empty() || *p == IGNORE_FILE) {
@@ -61,7 +61,7 @@ pub(super) fn rescan(root: &LocalRoot, walk: &Walk, dirty: &[String]) -> Scan {
 
 /// One dirty path: its ancestors (which the watcher may not have
 /// reported), itself, and its subtree if it is a directory.
-fn rescan_one(root: &LocalRoot, walk: &Walk, mark: &str) -> Scan {
+fn rescan_one(root: &dyn Folders, walk: &Walk, mark: &str) -> Scan {
     let mut found = Scan::default();
     let mut parent = String::new();
     for name in mark.split('/') {
@@ -85,7 +85,7 @@ fn rescan_one(root: &LocalRoot, walk: &Walk, mark: &str) -> Scan {
 }
 
 /// Walk the subtree at `start` (the root, or a folder in it) in parallel.
-fn walk_from(root: &LocalRoot, start: &str, walk: &Walk) -> Scan {
+fn walk_from(root: &dyn Folders, start: &str, walk: &Walk) -> Scan {
     struct Queue {
         folders: Vec<String>,
         busy: usize,
@@ -133,7 +133,7 @@ fn walk_from(root: &LocalRoot, start: &str, walk: &Walk) -> Scan {
 }
 
 /// Record the entries of one folder; returns the folders to walk next.
-fn visit(root: &LocalRoot, rel: &str, walk: &Walk, found: &mut Scan) -> Vec<String> {
+fn visit(root: &dyn Folders, rel: &str, walk: &Walk, found: &mut Scan) -> Vec<String> {
     let listed = root.folder(rel).and_then(|f| Ok((f.names()?, f)));
     let (names, folder) = match listed {
         Ok(listed) => listed,
@@ -249,6 +249,7 @@ fn join(parent: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::location::LocalRoot;
     use crate::scan::{Progress, Rules};
     use std::collections::HashMap;
     use std::path::Path;
