@@ -121,7 +121,7 @@ fn run_case(mode: &str, policy: &str, n: usize) {
                 }
                 .unwrap();
                 times.push(converted.elapsed().as_secs_f64());
-                let back: Vec<host::Action> = actions.into_iter().map(action_to_host).collect();
+                let back: Vec<host::Action> = actions.into_iter().map(Into::into).collect();
                 with_conversion.push(t.elapsed().as_secs_f64());
                 assert!(!back.is_empty());
             }
@@ -255,86 +255,11 @@ fn diff(n: usize) -> (host::Context, Vec<host::Entry>) {
     (context, entries)
 }
 
-// The host's (wasmtime) and the SDK's (wit-bindgen) types are two bindings
-// of the same WIT records; a native embedding of a policy converts like this.
+// The host's (contract) and the SDK's (wit-bindgen) types are two forms of
+// the same WIT records; a native embedding of a policy converts like this
+// (the SDK's one conversion, policies/sdk/src/convert.rs).
 
 fn to_sdk(ctx: &host::Context, entries: &[host::Entry]) -> (sdk::Context, Vec<sdk::Entry>) {
-    let ctx = sdk::Context {
-        conduit: ctx.conduit.clone(),
-        now_ns: ctx.now_ns,
-        first_run: ctx.first_run,
-        settings: vec![],
-        source_volume: None,
-        local_bytes: ctx.local_bytes,
-    };
-    let entries = entries
-        .iter()
-        .map(|e| sdk::Entry {
-            path: e.path.clone(),
-            source: e.source.map(state_to_sdk),
-            source_change: change_to_sdk(e.source_change),
-            destination: e.destination.map(state_to_sdk),
-            destination_change: change_to_sdk(e.destination_change),
-            base: e.base.map(state_to_sdk),
-            accessed_ns: e.accessed_ns,
-            pinned: e.pinned,
-            offloaded: e.offloaded,
-        })
-        .collect();
-    (ctx, entries)
-}
-
-fn state_to_sdk(s: host::State) -> sdk::State {
-    sdk::State {
-        kind: match s.kind {
-            host::Kind::File => sdk::Kind::File,
-            host::Kind::Directory => sdk::Kind::Directory,
-            host::Kind::Symlink => sdk::Kind::Symlink,
-        },
-        size: s.size,
-        mtime_ns: s.mtime_ns,
-        mode: s.mode,
-        digest: s.digest,
-    }
-}
-
-fn change_to_sdk(c: host::Change) -> sdk::Change {
-    match c {
-        host::Change::Unchanged => sdk::Change::Unchanged,
-        host::Change::Created => sdk::Change::Created,
-        host::Change::Modified => sdk::Change::Modified,
-        host::Change::Deleted => sdk::Change::Deleted,
-        host::Change::TypeChanged => sdk::Change::TypeChanged,
-    }
-}
-
-fn side_to_host(s: sdk::Side) -> host::Side {
-    match s {
-        sdk::Side::Source => host::Side::Source,
-        sdk::Side::Destination => host::Side::Destination,
-    }
-}
-
-fn action_to_host(a: sdk::Action) -> host::Action {
-    let operation = match a.operation {
-        sdk::Operation::Copy(t) => host::Operation::Copy(host::Transfer {
-            from: side_to_host(t.from),
-            to_path: t.to_path,
-        }),
-        sdk::Operation::Delete(s) => host::Operation::Delete(side_to_host(s)),
-        sdk::Operation::MoveToDestination(p) => host::Operation::MoveToDestination(p),
-        sdk::Operation::Rename(r) => host::Operation::Rename(host::Rename {
-            side: side_to_host(r.side),
-            to_path: r.to_path,
-        }),
-        sdk::Operation::Evict => host::Operation::Evict,
-        sdk::Operation::Hydrate => host::Operation::Hydrate,
-        sdk::Operation::Accept => host::Operation::Accept,
-        sdk::Operation::Conflict(r) => host::Operation::Conflict(r),
-        sdk::Operation::Skip(r) => host::Operation::Skip(r),
-    };
-    host::Action {
-        entry: a.entry,
-        operation,
-    }
+    let entries = entries.iter().cloned().map(Into::into).collect();
+    (ctx.clone().into(), entries)
 }

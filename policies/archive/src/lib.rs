@@ -21,7 +21,7 @@ enum Layout {
     ByDate,
 }
 
-/// The `layout` option's choices.
+/// The `layout` option's choices, the default first.
 const LAYOUTS: &[(&str, Layout)] = &[("keep", Layout::Keep), ("by-date", Layout::ByDate)];
 
 impl Policy for Archive {
@@ -40,10 +40,9 @@ impl Policy for Archive {
                     false,
                     "Do not copy content the destination already holds anywhere; just remove the original.",
                 ),
-                spec::choice(
+                spec::choice_of(
                     "layout",
-                    &LAYOUTS.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-                    "keep",
+                    LAYOUTS,
                     "keep: same relative paths; by-date: YYYY/MM/<name> from the file's mtime.",
                 ),
             ],

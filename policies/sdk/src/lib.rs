@@ -216,13 +216,16 @@ pub trait Settings {
     }
 
     /// A choice option as the policy's own type: `table` pairs each choice
-    /// `describe` declares with its value ([`spec::choice`] takes the same
-    /// names). An unset option, or a value outside the table, is an error
-    /// that names it.
+    /// with its value, the first pair being the default (declare it with
+    /// [`spec::choice_of`] from the same table). Unset (a context built by
+    /// hand): the default. A value outside the table is an error naming it.
     fn choice<T: Copy>(&self, name: &str, table: &[(&str, T)]) -> Result<T, String> {
-        let text = self
-            .text(name)
-            .ok_or_else(|| format!("option `{name}` is unset"))?;
+        let Some(text) = self.text(name) else {
+            return table
+                .first()
+                .map(|(_, value)| *value)
+                .ok_or_else(|| format!("option `{name}` has no choices"));
+        };
         table
             .iter()
             .find(|(choice, _)| *choice == text)
@@ -281,6 +284,18 @@ pub mod spec {
         let choices = choices.iter().map(|c| c.to_string()).collect();
         let default = Some(Value::Choice(default.to_string()));
         spec(name, OptionType::Choice(choices), default, help)
+    }
+
+    /// A choice read with [`super::Settings::choice`] from `table`, whose
+    /// first pair is the default.
+    pub fn choice_of<T>(name: &str, table: &[(&str, T)], help: &str) -> OptionSpec {
+        let choices: Vec<&str> = table.iter().map(|(c, _)| *c).collect();
+        choice(
+            name,
+            &choices,
+            choices.first().copied().unwrap_or_default(),
+            help,
+        )
     }
 
     pub fn size(name: &str, default: Option<u64>, help: &str) -> OptionSpec {
@@ -391,7 +406,8 @@ mod tests {
         );
         assert_eq!(
             ctx(None).choice("mode", &table),
-            Err("option `mode` is unset".into())
+            Ok(1),
+            "the first is the default"
         );
     }
 }

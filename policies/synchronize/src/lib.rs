@@ -24,7 +24,7 @@ enum Rule {
     Manual,
 }
 
-/// The `conflict` option's choices.
+/// The `conflict` option's choices, the default first.
 const RULES: &[(&str, Rule)] = &[
     ("keep-both", Rule::KeepBoth),
     ("newer", Rule::Newer),
@@ -43,10 +43,9 @@ impl Policy for Synchronize {
             summary: "Two-way sync: changes on either side reach the other; conflicts keep both versions."
                 .into(),
             options: vec![
-                spec::choice(
+                spec::choice_of(
                     "conflict",
-                    &RULES.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-                    "keep-both",
+                    RULES,
                     "How to settle a path changed differently on both sides. keep-both: the newer \
                      keeps the name, the other is kept beside it as <stem>.conflict-<time>-<side>.<ext>; \
                      newer/older/larger/source/destination: that version wins; manual: leave both \
