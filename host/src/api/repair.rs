@@ -74,7 +74,7 @@ impl Host {
         let roots = self.ready_roots(&c)?;
         let newest = match self.index.trashed(c.id, path)?.into_iter().next() {
             Some(t) => Some((t.side, t.trashed_as, Some(t.id))),
-            None => [Side::Source, Side::Destination]
+            None => Side::BOTH
                 .into_iter()
                 .filter_map(|side| {
                     let (generation, slot) = roots[side.index()].find_in_trash(path)?;
@@ -243,7 +243,7 @@ impl Host {
             conduit: c.name.clone(),
             ..VerifyReport::default()
         };
-        for side in [Side::Source, Side::Destination] {
+        for side in Side::BOTH {
             let root = &roots[side.index()];
             let mut records: Vec<(String, Record)> =
                 self.index.entries(c.id, side)?.into_iter().collect();

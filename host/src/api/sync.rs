@@ -370,7 +370,7 @@ impl Host {
 }
 
 fn report_scan(report: &mut SyncReport, scans: &[&scan::Scan; 2]) {
-    for (scan, side) in scans.iter().zip([Side::Source, Side::Destination]) {
+    for (scan, side) in scans.iter().zip(Side::BOTH) {
         for (path, error) in &scan.errors {
             report
                 .scan_errors

@@ -842,7 +842,7 @@ impl<'r> Effects<'r> {
 
     pub(crate) fn flush(&mut self, index: &mut Index) -> anyhow::Result<()> {
         self.settle_base();
-        for side in [Side::Source, Side::Destination] {
+        for side in Side::BOTH {
             let s = side.index();
             for path in std::mem::take(&mut self.dirty[s]) {
                 let record = self.overlay[s].get(&path).cloned().flatten();

@@ -388,7 +388,7 @@ impl Index {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        for side in [Side::Source, Side::Destination] {
+        for side in Side::BOTH {
             tx.execute(
                 "INSERT INTO roots (conduit, side, path, marker) VALUES (?1, ?2, ?3, ?4)",
                 params![

@@ -248,7 +248,7 @@ pub fn preflight(c: &Conduit) -> Result<[Box<dyn Location>; 2], Halt> {
 /// through a bind mount): syncing would copy a folder into itself or trash
 /// Conduit's own index.
 pub fn overlaps(c: &Conduit, scans: [&Scan; 2]) -> Option<Halt> {
-    for (scan, side) in scans.into_iter().zip([Side::Source, Side::Destination]) {
+    for (scan, side) in scans.into_iter().zip(Side::BOTH) {
         if let Some((path, what)) = scan.overlaps.first() {
             return Some(Halt::Overlap {
                 side,
@@ -278,7 +278,7 @@ pub fn emptied_root(
     if force {
         return None;
     }
-    for (scan, side) in scans.into_iter().zip([Side::Source, Side::Destination]) {
+    for (scan, side) in scans.into_iter().zip(Side::BOTH) {
         let expected = base
             .values()
             .filter(|b| b.state.kind != Kind::Directory && !(side == Side::Source && b.offloaded))
@@ -306,7 +306,7 @@ pub fn mass_delete(
     if force {
         return None;
     }
-    for (scan, side) in scans.into_iter().zip([Side::Source, Side::Destination]) {
+    for (scan, side) in scans.into_iter().zip(Side::BOTH) {
         let deletes = plan
             .actions
             .iter()
