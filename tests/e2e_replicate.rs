@@ -574,6 +574,19 @@ fn add_refuses_bad_requests_with_a_clear_message_and_changes_nothing() {
                 b,
                 "--policy",
                 "replicate",
+                "--set",
+                "max-delete=150%",
+            ],
+            &["max-delete", "between 0% and 100%"],
+        ),
+        (
+            &[
+                "add",
+                "m",
+                a,
+                b,
+                "--policy",
+                "replicate",
                 "--cadence",
                 "sometimes",
             ],
@@ -604,8 +617,10 @@ fn add_refuses_bad_requests_with_a_clear_message_and_changes_nothing() {
     let list = w.run(&["list", "--json"]).expect(0).json();
     assert_eq!(list, serde_json::json!([]));
 
-    // A name is taken once.
-    w.add("m", "replicate", &[]);
+    // A name is taken once. `add --set` takes host settings as `set` does.
+    w.add("m", "replicate", &["--set", "max-delete=20%"]);
+    let show = w.run(&["show", "m", "--json"]).expect(0).json();
+    assert_eq!(show["max_delete_pct"], 20.0, "{show}");
     let again = w
         .run(&["add", "m", a, b, "--policy", "replicate"])
         .expect(2);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Host, usage};
 use crate::index::Conduit;
 use crate::location::{LocalRoot, Location};
+use crate::policy::LoadedPolicy;
 use crate::scan::Rules;
 use crate::settings::Cadence;
 use conduit_contract::options;
@@ -21,7 +22,8 @@ pub struct NewConduit {
     pub destination: PathBuf,
     /// A policy name (`conduit policy list`).
     pub policy: String,
-    /// Policy options, `key=value` as typed after `--set`.
+    /// Settings, `key=value` as typed after `--set`: the policy's options or
+    /// host settings (`set` takes the same).
     pub options: Vec<(String, String)>,
     /// When it runs by itself: manual unless set.
     pub cadence: Cadence,
@@ -49,7 +51,7 @@ impl NewConduit {
     }
 }
 
-/// Settings of the host itself (not of the policy) that `set` accepts.
+/// Settings of the host itself (not of the policy) that `add --set` and `set` accept.
 const HOST_SETTINGS: &[(&str, &str)] = &[
     (
         "cadence",
@@ -106,35 +108,40 @@ impl Host {
             ));
         }
         let policy = self.load_policy(&new.policy)?;
-        options::resolve(policy.info(), &new.options)
-            .map_err(|m| super::UsageError(format!("invalid option: {m}")))?;
         Rules::check(&new.ignore).map_err(|e| super::UsageError(e.to_string()))?;
-
-        let roots = [LocalRoot::open(&source)?, LocalRoot::open(&destination)?];
-        self.check_disjoint(&roots)?;
-        let [source_marker, destination_marker] = [0, 1].map(|i| {
-            roots[i].ensure_marker().map_err(|e| {
-                super::UsageError(format!("cannot mark {}: {e}", roots[i].path().display()))
-            })
-        });
-        let (source_marker, destination_marker) = (source_marker?, destination_marker?);
-        self.index.add_conduit(&Conduit {
+        let mut c = Conduit {
             id: 0,
             name: new.name,
             source,
             destination,
-            source_marker,
-            destination_marker,
+            source_marker: String::new(),
+            destination_marker: String::new(),
             policy: new.policy,
             policy_digest: policy.digest().to_string(),
-            options: new.options,
+            options: Vec::new(),
             cadence: new.cadence,
             ignore: new.ignore,
             enabled: true,
             max_delete_pct: DEFAULT_MAX_DELETE_PCT,
             trash_days: DEFAULT_TRASH_DAYS,
             source_capacity: None,
-        })
+        };
+        if let Some(digest) = apply_settings(&mut c, &policy, &new.options)? {
+            c.policy_digest = self.check_confirmation(&c, &policy, digest)?;
+        }
+
+        let roots = [
+            LocalRoot::open(&c.source)?,
+            LocalRoot::open(&c.destination)?,
+        ];
+        self.check_disjoint(&roots)?;
+        let [source_marker, destination_marker] = [0, 1].map(|i| {
+            roots[i].ensure_marker().map_err(|e| {
+                super::UsageError(format!("cannot mark {}: {e}", roots[i].path().display()))
+            })
+        });
+        (c.source_marker, c.destination_marker) = (source_marker?, destination_marker?);
+        self.index.add_conduit(&c)
     }
 
     /// Refuse roots that are one folder, or nested, or hold the home, however
@@ -209,61 +216,10 @@ impl Host {
             }
             (Err(e), _) => return Err(e),
         };
-        let mut policy_options = c.options.clone();
-        let mut confirmed_digest = None;
-        for (key, value) in settings {
-            match key.as_str() {
-                "policy-digest" => confirmed_digest = Some(value.as_str()),
-                "cadence" => c.cadence = value.parse().map_err(super::UsageError)?,
-                "max-delete" => {
-                    let pct: f64 = value.trim_end_matches('%').parse().map_err(|_| {
-                        super::UsageError(format!(
-                            "max-delete must be a percentage like 50%, not {value:?}"
-                        ))
-                    })?;
-                    if !(0.0..=100.0).contains(&pct) {
-                        return usage(format!(
-                            "max-delete must be between 0% and 100%, not {value}"
-                        ));
-                    }
-                    c.max_delete_pct = pct;
-                }
-                "trash-days" => {
-                    c.trash_days = value.parse().map_err(|_| {
-                        super::UsageError(format!(
-                            "trash-days must be a whole number of days, not {value:?}"
-                        ))
-                    })?;
-                }
-                "source-capacity" if value == "measure" => c.source_capacity = None,
-                "source-capacity" => {
-                    c.source_capacity = Some(conduit_contract::units::parse_size(value).ok_or_else(|| {
-                        super::UsageError(format!(
-                            "source-capacity must be a size like 50G (or `measure`), not {value:?}"
-                        ))
-                    })?);
-                }
-                _ => {
-                    policy_options.retain(|(k, _)| k != key);
-                    policy_options.push((key.clone(), value.clone()));
-                }
-            }
-        }
         let policy = self.policy(&c)?;
-        if let Some(digest) = confirmed_digest {
+        if let Some(digest) = apply_settings(&mut c, &policy, settings)? {
             c.policy_digest = self.check_confirmation(&c, &policy, digest)?;
         }
-        options::resolve(policy.info(), &policy_options).map_err(|m| {
-            let host: Vec<String> = HOST_SETTINGS
-                .iter()
-                .map(|(k, help)| format!("{k} ({help})"))
-                .collect();
-            super::UsageError(format!(
-                "invalid setting: {m}; host settings: {}",
-                host.join("; ")
-            ))
-        })?;
-        c.options = policy_options;
         self.index.update_conduit(&c)?;
         Ok(c)
     }
@@ -282,6 +238,70 @@ impl Host {
         self.index.remove_conduit(c.id)?;
         Ok(c)
     }
+}
+
+/// Apply `key=value` settings, as `add --set` and `set` take them, to `c`:
+/// host settings are parsed here, any other key is one of the policy's
+/// options, and the result is checked against the policy's schema. Nothing
+/// is saved. Returns the `policy-digest` confirmation, if one was given.
+fn apply_settings<'a>(
+    c: &mut Conduit,
+    policy: &LoadedPolicy,
+    settings: &'a [(String, String)],
+) -> anyhow::Result<Option<&'a str>> {
+    let mut policy_options = c.options.clone();
+    let mut confirmed_digest = None;
+    for (key, value) in settings {
+        match key.as_str() {
+            "policy-digest" => confirmed_digest = Some(value.as_str()),
+            "cadence" => c.cadence = value.parse().map_err(super::UsageError)?,
+            "max-delete" => {
+                let pct: f64 = value.trim_end_matches('%').parse().map_err(|_| {
+                    super::UsageError(format!(
+                        "max-delete must be a percentage like 50%, not {value:?}"
+                    ))
+                })?;
+                if !(0.0..=100.0).contains(&pct) {
+                    return usage(format!(
+                        "max-delete must be between 0% and 100%, not {value}"
+                    ));
+                }
+                c.max_delete_pct = pct;
+            }
+            "trash-days" => {
+                c.trash_days = value.parse().map_err(|_| {
+                    super::UsageError(format!(
+                        "trash-days must be a whole number of days, not {value:?}"
+                    ))
+                })?;
+            }
+            "source-capacity" if value == "measure" => c.source_capacity = None,
+            "source-capacity" => {
+                c.source_capacity =
+                    Some(conduit_contract::units::parse_size(value).ok_or_else(|| {
+                        super::UsageError(format!(
+                            "source-capacity must be a size like 50G (or `measure`), not {value:?}"
+                        ))
+                    })?);
+            }
+            _ => {
+                policy_options.retain(|(k, _)| k != key);
+                policy_options.push((key.clone(), value.clone()));
+            }
+        }
+    }
+    options::resolve(policy.info(), &policy_options).map_err(|m| {
+        let host: Vec<String> = HOST_SETTINGS
+            .iter()
+            .map(|(k, help)| format!("{k} ({help})"))
+            .collect();
+        super::UsageError(format!(
+            "invalid setting: {m}; host settings: {}",
+            host.join("; ")
+        ))
+    })?;
+    c.options = policy_options;
+    Ok(confirmed_digest)
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {

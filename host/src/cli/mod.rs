@@ -53,7 +53,8 @@ enum Command {
         /// A built-in (replicate, synchronize, offload, archive) or an installed policy (`conduit policy list`).
         #[arg(long)]
         policy: String,
-        /// A policy option, e.g. `--set conflict=newer` (repeatable).
+        /// A policy option or host setting, as `conduit set` takes them, e.g.
+        /// `--set conflict=newer` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = options::split_assignment)]
         set: Vec<(String, String)>,
         /// manual, instant, or an interval like 30s, 5m, 1h, 1d.
