@@ -446,7 +446,7 @@ fn offload_with_an_identical_copy_already_in_the_destination_evicts_it() {
         write(&w.a, &format!("f{i}.bin"), &format!("content {i}"));
         write(&w.b, &format!("f{i}.bin"), &format!("content {i}"));
     }
-    w.add("cache", "offload", &["--set", "max-local=1"]);
+    w.add_cache("cache", &["--set", "max-local=1"]);
     let r = w.sync("cache", &[], 0);
     assert_eq!(n(&r, "evicted"), 4, "{r}");
     for i in 0..4 {
@@ -709,7 +709,7 @@ fn cache_ready() -> World {
     for i in 0..10 {
         write(&w.a, &format!("dir/f{i}.bin"), &format!("content {i}"));
     }
-    w.add("cache", "offload", &[]);
+    w.add_cache("cache", &[]);
     w.sync("cache", &[], 0);
     w.run(&["set", "cache", "max-local=1"]).expect(0);
     w

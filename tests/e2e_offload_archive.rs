@@ -46,7 +46,7 @@ fn cache_world(extra: &[&str]) -> World {
     for i in 0..10 {
         aged(&w.a, &format!("f{i}"), 10 * KIB, 20 - i);
     }
-    w.add("cache", "offload", extra);
+    w.add_cache("cache", extra);
     w
 }
 
@@ -109,7 +109,7 @@ fn evict_after_evicts_idle_files_whatever_the_space() {
     let w = World::new();
     aged(&w.a, "old/report.pdf", 4 * KIB, 40);
     aged(&w.a, "new/draft.txt", 4 * KIB, 1);
-    w.add("cache", "offload", &["--set", "evict-after=30d"]);
+    w.add_cache("cache", &["--set", "evict-after=30d"]);
     let r = w.sync("cache", &[], 0);
     assert_eq!(n(&r, "evicted"), 1, "{r}");
     assert_eq!(offloaded(&w, "cache"), vec!["old/report.pdf"]);
@@ -123,7 +123,7 @@ fn hydrate_brings_back_a_file_and_a_folder_verified() {
         aged(&w.a, &format!("album/p{i}.jpg"), 5 * KIB, 60);
     }
     aged(&w.a, "single.bin", 5 * KIB, 60);
-    w.add("cache", "offload", &["--set", "evict-after=30d"]);
+    w.add_cache("cache", &["--set", "evict-after=30d"]);
     w.sync("cache", &[], 0);
     assert_eq!(offloaded(&w, "cache").len(), 4);
     w.run(&["hydrate", "cache", "single.bin"]).expect(0);
@@ -142,7 +142,7 @@ fn a_lost_store_copy_of_an_offloaded_file_is_reported() {
     let w = World::new();
     aged(&w.a, "keep/a.txt", KIB, 1);
     aged(&w.a, "cold.txt", KIB, 90);
-    w.add("cache", "offload", &["--set", "evict-after=30d"]);
+    w.add_cache("cache", &["--set", "evict-after=30d"]);
     w.sync("cache", &[], 0);
     std::fs::remove_file(w.b.join("cold.txt")).unwrap();
     let r = w.sync("cache", &[], 0);
@@ -164,7 +164,7 @@ fn a_local_delete_propagates_but_a_new_file_at_an_offloaded_path_keeps_both() {
         aged(&w.a, &format!("warm{i}.txt"), KIB, 1);
     }
     aged(&w.a, "cold.txt", KIB, 90);
-    w.add("cache", "offload", &["--set", "evict-after=30d"]);
+    w.add_cache("cache", &["--set", "evict-after=30d"]);
     w.sync("cache", &[], 0);
     // The user deletes a local file: it leaves the store too (into its trash).
     std::fs::remove_file(w.a.join("warm0.txt")).unwrap();

@@ -105,6 +105,16 @@ impl World {
         self.run(&args).expect(0);
     }
 
+    /// `conduit add NAME a b --policy offload EXTRA...` on a source assumed to
+    /// be a 1 TiB volume holding only this conduit's files. Without that the
+    /// machine's real free space decides: on a disk under offload's default
+    /// `min-free` of 10%, every file is evicted whatever the test sets.
+    pub fn add_cache(&self, name: &str, extra: &[&str]) {
+        let mut args = vec!["--set", "source-capacity=1T"];
+        args.extend_from_slice(extra);
+        self.add(name, "offload", &args);
+    }
+
     /// `conduit sync NAME --json EXTRA...`, expecting `code`; returns the report.
     pub fn sync(&self, name: &str, extra: &[&str], code: i32) -> Value {
         let mut args = vec!["sync", name, "--json"];
