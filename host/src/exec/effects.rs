@@ -1,23 +1,16 @@
-//! The executor's state: what each action did to each side, turned into
-//! index updates (entries, base, journal, trash, conflicts) and counts.
-//!
-//! Every change goes through here, so every touched path's base comes from
-//! one rule, [`super::settle::new_base`].
+//! The executor's I/O, action by action: each checks that what it replaces is
+//! still what the scan saw, works through the roots, and is recorded as an
+//! [`Applied`] however it ended. The index batch and the counts are folded
+//! from those at each flush by [`settle`], which touches no root.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use super::manifest::ManifestEntry;
-use super::settle::{After, NewBase, new_base};
-use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, journal, trash_record};
-use crate::index::{Batch, Ended, Index, Record, Verb};
+use super::settle::{Applied, Change, Ending, Problem, settle};
+use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, trash_record};
+use crate::index::{Index, Record, Verb};
 use crate::location::{CommitError, Location};
 use conduit_contract::{Action, Kind, Operation, Side, State};
-
-/// Why an action did not happen: skipped (comes back next run) or failed.
-pub(crate) enum Problem {
-    Skip(String),
-    Fail(String),
-}
 
 /// A transfer after its commit: what it pushed into the trash, if anything.
 pub(crate) struct Committed {
@@ -30,20 +23,13 @@ pub(crate) struct Effects<'r> {
     run: &'r Run<'r>,
     /// Per side: what a path holds after this run's actions (`None`: removed).
     overlay: [HashMap<String, Option<Record>>; 2],
-    /// Paths whose base must be recomputed at the next flush.
-    touched: BTreeSet<String>,
-    /// Paths whose source copy this run evicted (`true`) or hydrated (`false`).
-    offload: HashMap<String, bool>,
-    /// Source paths archive moved (or is moving) to the destination.
-    moved: HashSet<String>,
-    /// Per side: overlay paths not yet written to the index.
-    dirty: [BTreeSet<String>; 2],
+    /// Actions recorded since the last flush.
+    applied: Vec<Applied>,
     /// Directories written, for their mode and mtime at the end.
     dirs: Vec<WrittenDir>,
     /// Per side: paths that went to the trash inside a folder a file or
     /// symlink replaced; their planned deletes are already done.
     swept: [BTreeSet<String>; 2],
-    batch: Batch,
     pub(crate) outcome: Outcome,
 }
 
@@ -68,18 +54,27 @@ fn transfer_verb(kind: TransferKind) -> Verb {
     }
 }
 
+/// What `path` holds on `side` now: the scan, as the run has changed it.
+fn holds<'a>(
+    overlay: &'a [HashMap<String, Option<Record>>; 2],
+    scans: &[&'a HashMap<String, Record>; 2],
+    side: Side,
+    path: &str,
+) -> Option<&'a Record> {
+    match overlay[side.index()].get(path) {
+        Some(now) => now.as_ref(),
+        None => scans[side.index()].get(path),
+    }
+}
+
 impl<'r> Effects<'r> {
     pub(crate) fn new(run: &'r Run<'r>) -> Effects<'r> {
         Effects {
             run,
             overlay: Default::default(),
-            touched: BTreeSet::new(),
-            offload: HashMap::new(),
-            moved: HashSet::new(),
-            dirty: Default::default(),
+            applied: Vec::new(),
             dirs: Vec::new(),
             swept: Default::default(),
-            batch: Batch::default(),
             outcome: Outcome::default(),
         }
     }
@@ -94,16 +89,42 @@ impl<'r> Effects<'r> {
 
     /// What `path` holds on `side` now, as far as this run knows.
     fn current(&self, side: Side, path: &str) -> Option<&Record> {
-        match self.overlay[side.index()].get(path) {
-            Some(now) => now.as_ref(),
-            None => self.scanned(side, path),
-        }
+        holds(&self.overlay, &self.run.scans, side, path)
     }
 
-    fn set(&mut self, side: Side, path: &str, record: Option<Record>) {
-        self.overlay[side.index()].insert(path.to_string(), record);
-        self.dirty[side.index()].insert(path.to_string());
-        self.touched.insert(path.to_string());
+    /// Record what an action did; the run's view of the roots follows its
+    /// changes at once.
+    fn record(&mut self, applied: Applied) {
+        for change in &applied.changes {
+            if let Change::Holds { side, path, record } = change {
+                self.overlay[side.index()].insert(path.clone(), record.clone());
+            }
+        }
+        self.applied.push(applied);
+    }
+
+    /// Carry out one action with `io`, which notes its changes as it makes
+    /// them, and record it however it ended. True if it succeeded.
+    fn act(
+        &mut self,
+        path: &str,
+        verb: Verb,
+        io: impl FnOnce(&mut Self, &mut Vec<Change>) -> Result<Ending, Problem>,
+    ) -> bool {
+        let mut changes = Vec::new();
+        let result = io(self, &mut changes);
+        let done = result.is_ok();
+        self.record(Applied {
+            path: path.to_string(),
+            verb,
+            changes,
+            ending: result.unwrap_or_else(Ending::Undone),
+        });
+        done
+    }
+
+    fn path(&self, i: usize) -> String {
+        self.run.entries[i].path.clone()
     }
 
     /// Is `path` on `side` still what the scan saw (absent stays absent)?
@@ -128,109 +149,95 @@ impl<'r> Effects<'r> {
         }
     }
 
-    fn problem(&mut self, path: &str, verb: Verb, problem: Problem) {
-        let (ended, reason) = match problem {
-            Problem::Skip(r) => {
-                self.outcome.counts.skipped += 1;
-                (Ended::Skipped, r)
-            }
-            Problem::Fail(r) => {
-                self.outcome.counts.failed += 1;
-                (Ended::Failed, r)
-            }
-        };
-        self.outcome.problems.push(format!(
-            "{path}: {} {}: {reason}",
-            verb.name(),
-            ended.name()
-        ));
-        self.batch
-            .journal
-            .push(journal(path, verb, ended, Some(reason)));
-    }
-
     pub(crate) fn skip(&mut self, i: usize, verb: Verb, reason: &str) {
-        let path = self.run.entries[i].path.clone();
-        self.problem(&path, verb, Problem::Skip(reason.to_string()));
+        let path = self.path(i);
+        self.act(&path, verb, |_, _| Err(Problem::Skip(reason.to_string())));
     }
 
-    fn done(&mut self, path: &str, verb: Verb, detail: Option<String>) {
-        self.batch
-            .journal
-            .push(journal(path, verb, Ended::Done, detail));
-    }
-
-    fn trashed(&mut self, side: Side, path: &str, slot: String) {
+    /// What was at `path` on `side` went to the trash as `slot`; a folder
+    /// takes with it what the run knew under it.
+    fn trashed(&mut self, changes: &mut Vec<Change>, side: Side, path: &str, slot: String) {
         let seen = self.current(side, path).cloned();
         if seen.as_ref().is_some_and(|r| r.kind == Kind::Directory) {
-            self.sweep_below(side, path);
-        }
-        self.batch
-            .trash
-            .push(trash_record(side, path, slot, seen.as_ref()));
-    }
-
-    /// A folder went to the trash whole: what the run knew under it went
-    /// with it.
-    fn sweep_below(&mut self, side: Side, path: &str) {
-        let s = side.index();
-        let prefix = format!("{path}/");
-        let below: Vec<String> = self.run.scans[s]
-            .keys()
-            .chain(self.overlay[s].keys())
-            .filter(|p| p.starts_with(&prefix))
-            .cloned()
-            .collect();
-        for p in below {
-            if self.current(side, &p).is_some() {
-                self.set(side, &p, None);
-                self.swept[s].insert(p);
+            let s = side.index();
+            let prefix = format!("{path}/");
+            let below: BTreeSet<String> = self.run.scans[s]
+                .keys()
+                .chain(self.overlay[s].keys())
+                .filter(|p| p.starts_with(&prefix) && self.current(side, p).is_some())
+                .cloned()
+                .collect();
+            for p in below {
+                self.swept[s].insert(p.clone());
+                changes.push(Change::Holds {
+                    side,
+                    path: p,
+                    record: None,
+                });
             }
         }
+        changes.push(Change::Trashed(trash_record(
+            side,
+            path,
+            slot,
+            seen.as_ref(),
+        )));
     }
 
     // ---- directories --------------------------------------------------
 
     pub(crate) fn directory(&mut self, i: usize, from: Side) {
+        let path = self.path(i);
+        self.act(&path, Verb::Copy, |s, changes| {
+            s.write_dir(changes, i, from)
+        });
+    }
+
+    fn write_dir(
+        &mut self,
+        changes: &mut Vec<Change>,
+        i: usize,
+        from: Side,
+    ) -> Result<Ending, Problem> {
         let e = &self.run.entries[i];
         let (path, to) = (e.path.clone(), from.other());
         let Some(state) = e.state(from).cloned() else {
-            return;
+            return Ok(Ending::Step(None));
         };
         if let Some(existing) = self.current(to, &path)
             && existing.kind != Kind::Directory
-            && let Err(p) = self.unchanged_since_scan(to, &path)
         {
-            return self.problem(&path, Verb::Copy, p);
+            self.unchanged_since_scan(to, &path)?;
         }
         let owner = match self.root(from).owner(&path) {
             Ok(Some(owner)) => owner,
-            Ok(None) => return self.problem(&path, Verb::Copy, Problem::Skip(changed(from))),
-            Err(e) => return self.problem(&path, Verb::Copy, Problem::Fail(e.to_string())),
+            Ok(None) => return Err(Problem::Skip(changed(from))),
+            Err(e) => return Err(Problem::Fail(e.to_string())),
         };
-        match self.root(to).make_dir(&path, self.run.generation) {
-            Ok(trashed) => {
-                if let Some(slot) = trashed {
-                    self.trashed(to, &path, slot);
-                }
-                let record = self.root(to).stat(&path).ok().flatten();
-                self.set(to, &path, record);
-                self.dirs.push(WrittenDir {
-                    side: to,
-                    path: path.clone(),
-                    mode: state.mode,
-                    mtime_ns: state.mtime_ns,
-                    owner,
-                });
-                self.outcome.counts.copied += 1;
-                self.done(
-                    &path,
-                    Verb::Copy,
-                    Some(format!("directory to the {}", to.name())),
-                );
-            }
-            Err(e) => self.problem(&path, Verb::Copy, Problem::Fail(e.to_string())),
+        let trashed = self
+            .root(to)
+            .make_dir(&path, self.run.generation)
+            .map_err(|e| Problem::Fail(e.to_string()))?;
+        if let Some(slot) = trashed {
+            self.trashed(changes, to, &path, slot);
         }
+        let record = self.root(to).stat(&path).ok().flatten();
+        changes.push(Change::Holds {
+            side: to,
+            path: path.clone(),
+            record,
+        });
+        self.dirs.push(WrittenDir {
+            side: to,
+            path,
+            mode: state.mode,
+            mtime_ns: state.mtime_ns,
+            owner,
+        });
+        Ok(Ending::Done(Some(format!(
+            "directory to the {}",
+            to.name()
+        ))))
     }
 
     /// Directory modes and mtimes last, deepest first: writing inside a
@@ -244,7 +251,16 @@ impl<'r> Effects<'r> {
                 .set_mode(&d.path, d.mode, d.owner)
                 .and_then(|()| root.set_mtime(&d.path, d.mtime_ns));
             match set.and_then(|()| root.stat(&d.path)) {
-                Ok(Some(record)) => self.set(d.side, &d.path, Some(record)),
+                Ok(Some(record)) => self.record(Applied {
+                    path: d.path.clone(),
+                    verb: Verb::Copy,
+                    changes: vec![Change::Holds {
+                        side: d.side,
+                        path: d.path,
+                        record: Some(record),
+                    }],
+                    ending: Ending::Step(None),
+                }),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(path = %d.path, "cannot set the folder's mode or time: {e}")
@@ -307,11 +323,15 @@ impl<'r> Effects<'r> {
         Ok(StagedOrPresent::Staged(staged))
     }
 
-    pub(crate) fn commit(&mut self, t: &Transfer, staged: StagedOrPresent) -> Option<Committed> {
+    pub(crate) fn commit(
+        &self,
+        t: &Transfer,
+        staged: StagedOrPresent,
+    ) -> Result<Committed, Problem> {
         let to = t.from.other();
         let staged = match staged {
             StagedOrPresent::AlreadyThere => {
-                return Some(Committed {
+                return Ok(Committed {
                     trashed: None,
                     copied: false,
                 });
@@ -322,29 +342,19 @@ impl<'r> Effects<'r> {
         // right before it is replaced.
         if let Err(p) = self.unchanged_since_scan(to, &t.to) {
             self.root(to).discard(staged);
-            self.fail_transfer(t, p);
-            return None;
+            return Err(p);
         }
-        let expected = self.current(to, &t.to).cloned();
-        match self
-            .root(to)
-            .commit(staged, self.run.generation, expected.as_ref())
-        {
+        let expected = self.current(to, &t.to);
+        match self.root(to).commit(staged, self.run.generation, expected) {
             Ok(trashed) => {
                 crate::testhook::point("exec:committed");
-                Some(Committed {
+                Ok(Committed {
                     trashed,
                     copied: true,
                 })
             }
-            Err(CommitError::Changed) => {
-                self.fail_transfer(t, Problem::Skip(changed(to)));
-                None
-            }
-            Err(CommitError::Io(err)) => {
-                self.fail_transfer(t, Problem::Fail(format!("committing failed: {err}")));
-                None
-            }
+            Err(CommitError::Changed) => Err(Problem::Skip(changed(to))),
+            Err(CommitError::Io(err)) => Err(Problem::Fail(format!("committing failed: {err}"))),
         }
     }
 
@@ -370,56 +380,97 @@ impl<'r> Effects<'r> {
             .is_ok()
     }
 
+    /// A commit's changes: the old version's trash slot and what the target
+    /// holds now.
+    fn landed(
+        &mut self,
+        changes: &mut Vec<Change>,
+        t: &Transfer,
+        c: Committed,
+        now: Option<Record>,
+    ) {
+        let to = t.from.other();
+        if let Some(slot) = c.trashed {
+            self.trashed(changes, to, &t.to, slot);
+        }
+        changes.push(Change::Holds {
+            side: to,
+            path: t.to.clone(),
+            record: now,
+        });
+    }
+
     /// A commit whose copy did not verify: the old version is in the trash
     /// all the same, and the target holds unverified content (no digest), so
     /// a retry's changed-since-scan check sees what is really there.
-    pub(crate) fn keep_trash(&mut self, t: &Transfer, c: Committed) {
-        let to = t.from.other();
-        if let Some(slot) = c.trashed {
-            self.trashed(to, &t.to, slot);
-        }
-        let now = self.root(to).stat(&t.to).ok().flatten().map(|mut r| {
-            r.digest = None;
-            r
-        });
-        self.set(to, &t.to, now);
+    fn unverified(&mut self, changes: &mut Vec<Change>, t: &Transfer, c: Committed) {
+        let now = self
+            .root(t.from.other())
+            .stat(&t.to)
+            .ok()
+            .flatten()
+            .map(|mut r| {
+                r.digest = None;
+                r
+            });
+        self.landed(changes, t, c, now);
     }
 
-    pub(crate) fn fail_transfer(&mut self, t: &Transfer, p: Problem) {
-        let path = self.run.entries[t.entry].path.clone();
-        self.problem(&path, transfer_verb(t.kind), p);
+    /// A commit that did not verify and is tried again.
+    pub(crate) fn retry(&mut self, t: &Transfer, c: Committed) {
+        let path = self.path(t.entry);
+        self.act(&path, transfer_verb(t.kind), |s, changes| {
+            s.unverified(changes, t, c);
+            Ok(Ending::Step(None))
+        });
+    }
+
+    /// A transfer that failed; `committed` if its commit replaced the target.
+    pub(crate) fn fail_transfer(&mut self, t: &Transfer, committed: Option<Committed>, p: Problem) {
+        let path = self.path(t.entry);
+        self.act(&path, transfer_verb(t.kind), |s, changes| {
+            if let Some(c) = committed {
+                s.unverified(changes, t, c);
+            }
+            Err(p)
+        });
     }
 
     pub(crate) fn transferred(&mut self, t: &Transfer, c: Committed, record: Record) {
-        let to = t.from.other();
-        let path = self.run.entries[t.entry].path.clone();
-        if let Some(slot) = c.trashed {
-            self.trashed(to, &t.to, slot);
+        let path = self.path(t.entry);
+        self.act(&path, transfer_verb(t.kind), |s, changes| {
+            Ok(s.verified(changes, t, c, record))
+        });
+    }
+
+    fn verified(
+        &mut self,
+        changes: &mut Vec<Change>,
+        t: &Transfer,
+        c: Committed,
+        record: Record,
+    ) -> Ending {
+        let copied = c.copied;
+        self.landed(changes, t, c, Some(record));
+        changes.push(Change::Verified);
+        if copied {
+            changes.push(Change::Bytes(t.size));
         }
-        self.set(to, &t.to, Some(record));
-        let counts = &mut self.outcome.counts;
-        counts.verified += 1;
-        if c.copied {
-            counts.bytes += t.size;
-        }
+        let detail = format!("verified on the {}", t.from.other().name());
         match t.kind {
-            TransferKind::Copy | TransferKind::CopyThenEvict => counts.copied += 1,
+            TransferKind::Copy | TransferKind::CopyThenEvict => Ending::Done(Some(detail)),
             TransferKind::Hydrate => {
-                counts.hydrated += 1;
-                self.offload.insert(path.clone(), false);
+                changes.push(Change::Offloaded(false));
+                Ending::Done(Some(detail))
             }
             // Counted when the source is removed; the base never records an
             // archived path as agreed, so a crash before the removal leaves
             // nothing for the emptied-root guard to miss.
             TransferKind::Move => {
-                self.moved.insert(path.clone());
+                changes.push(Change::Archived);
+                Ending::Step(Some(detail))
             }
         }
-        self.done(
-            &path,
-            transfer_verb(t.kind),
-            Some(format!("verified on the {}", to.name())),
-        );
     }
 
     /// Phase 4: the sources whose destination copy verified go, archived
@@ -448,73 +499,64 @@ impl<'r> Effects<'r> {
             .collect();
         if let Err(e) = self.append_manifest(&lines) {
             for t in moves.drain(..) {
-                let path = self.run.entries[t.entry].path.clone();
+                let path = self.path(t.entry);
                 let why = format!("cannot write the archive manifest ({e}); the original stays");
-                self.problem(&path, Verb::MoveToDestination, Problem::Fail(why));
+                self.act(&path, Verb::MoveToDestination, |_, _| {
+                    Err(Problem::Fail(why))
+                });
             }
         }
         for t in moves {
-            let path = self.run.entries[t.entry].path.clone();
-            match self.remove_source(&path) {
-                Ok(()) => {
-                    crate::testhook::point("exec:archived");
-                    self.archived(&path, &t.to);
-                }
-                Err(p) => self.problem(&path, Verb::MoveToDestination, p),
-            }
+            let path = self.path(t.entry);
+            self.act(&path, Verb::MoveToDestination, |s, changes| {
+                s.remove_source(changes, &path)?;
+                crate::testhook::point("exec:archived");
+                Ok(archived(changes, &t.to))
+            });
         }
 
-        let mut evictions: Vec<(String, State)> = Vec::new();
+        // (path, the destination state the base will record, re-verified now)
+        let mut evictions: Vec<(String, State, bool)> = Vec::new();
         for t in verified
             .iter()
             .filter(|t| t.kind == TransferKind::CopyThenEvict)
         {
-            let path = self.run.entries[t.entry].path.clone();
+            let path = self.path(t.entry);
             if let Some(stored) = self.current(Side::Destination, &path) {
-                evictions.push((path, stored.state()));
+                evictions.push((path, stored.state(), false));
             }
         }
         for &i in stored {
-            let path = self.run.entries[i].path.clone();
+            let path = self.path(i);
             match self.reverify_stored(&path) {
-                Ok(state) => {
-                    self.outcome.counts.verified += 1;
-                    evictions.push((path, state));
+                Ok(state) => evictions.push((path, state, true)),
+                Err(p) => {
+                    self.act(&path, Verb::Evict, |_, _| Err(p));
                 }
-                Err(p) => self.problem(&path, Verb::Evict, p),
             }
         }
-        index.record_evictions(self.run.conduit, &evictions)?;
+        let intents: Vec<(String, State)> = evictions
+            .iter()
+            .map(|(path, state, _)| (path.clone(), *state))
+            .collect();
+        index.record_evictions(self.run.conduit, &intents)?;
         crate::testhook::point("exec:evictions-recorded");
-        for (path, _) in evictions {
-            match self.remove_source(&path) {
-                Ok(()) => {
-                    crate::testhook::point("exec:evicted");
-                    self.offload.insert(path.clone(), true);
-                    self.outcome.counts.evicted += 1;
-                    self.done(&path, Verb::Evict, None);
+        for (path, _, reverified) in evictions {
+            self.act(&path, Verb::Evict, |s, changes| {
+                if reverified {
+                    changes.push(Change::Verified);
                 }
-                Err(p) => {
+                if let Err(p) = s.remove_source(changes, &path) {
                     // The source copy is still there: the eviction is off.
-                    self.batch.evictions_settled.push(path.clone());
-                    self.problem(&path, Verb::Evict, p);
+                    changes.push(Change::EvictionOff);
+                    return Err(p);
                 }
-            }
+                crate::testhook::point("exec:evicted");
+                changes.push(Change::Offloaded(true));
+                Ok(Ending::Done(None))
+            });
         }
         self.flush(index)
-    }
-
-    /// An archive move is complete: the original is gone, the base forgets
-    /// the path (archive never keeps both sides in step).
-    fn archived(&mut self, path: &str, to: &str) {
-        self.moved.insert(path.to_string());
-        self.touched.insert(path.to_string());
-        self.outcome.counts.moved += 1;
-        self.done(
-            path,
-            Verb::MoveToDestination,
-            Some(format!("archived as {to:?}")),
-        );
     }
 
     fn append_manifest(&self, lines: &[String]) -> std::io::Result<()> {
@@ -529,12 +571,16 @@ impl<'r> Effects<'r> {
         ManifestEntry::new(original, to, seen, self.run.generation).line()
     }
 
-    fn remove_source(&mut self, path: &str) -> Result<(), Problem> {
+    fn remove_source(&self, changes: &mut Vec<Change>, path: &str) -> Result<(), Problem> {
         self.unchanged_since_scan(Side::Source, path)?;
         self.root(Side::Source)
             .remove_file(path)
             .map_err(|e| Problem::Fail(e.to_string()))?;
-        self.set(Side::Source, path, None);
+        changes.push(Change::Holds {
+            side: Side::Source,
+            path: path.to_string(),
+            record: None,
+        });
         Ok(())
     }
 
@@ -566,28 +612,36 @@ impl<'r> Effects<'r> {
     /// Run one entry's actions in the policy's order; stop at the first
     /// that does not succeed.
     pub(crate) fn compound(&mut self, i: usize, actions: &[Action]) {
-        let path = self.run.entries[i].path.clone();
+        let path = self.path(i);
         for a in actions {
-            if let Err(p) = self.one(i, &a.operation) {
-                return self.problem(&path, (&a.operation).into(), p);
+            let done = self.act(&path, (&a.operation).into(), |s, changes| {
+                s.one(changes, i, &a.operation)
+            });
+            if !done {
+                return;
             }
         }
     }
 
-    fn one(&mut self, i: usize, op: &Operation) -> Result<(), Problem> {
+    fn one(
+        &mut self,
+        changes: &mut Vec<Change>,
+        i: usize,
+        op: &Operation,
+    ) -> Result<Ending, Problem> {
         let e = &self.run.entries[i];
         let path = e.path.clone();
         match op {
             Operation::Copy(c) => {
                 let to = c.to_path.clone().unwrap_or_else(|| path.clone());
-                let kind = e.state(c.from).map(|s| s.kind);
-                match kind {
-                    Some(Kind::Directory) => {
-                        self.directory(i, c.from);
-                        Ok(())
+                match e.state(c.from).map(|s| s.kind) {
+                    Some(Kind::Directory) => self.write_dir(changes, i, c.from),
+                    Some(Kind::Symlink) => {
+                        self.write_symlink(changes, i, c.from, &to)?;
+                        let to = c.from.other().name();
+                        Ok(Ending::Done(Some(format!("symlink to the {to}"))))
                     }
-                    Some(Kind::Symlink) => self.copy_symlink(i, c.from, &to),
-                    _ => self.copy_file_now(i, c.from, &to),
+                    _ => self.copy_file_now(changes, i, c.from, &to),
                 }
             }
             Operation::Rename(r) => {
@@ -606,21 +660,27 @@ impl<'r> Effects<'r> {
                         now
                     });
                 crate::testhook::point("exec:renamed");
-                self.set(r.side, &path, None);
-                self.set(r.side, &r.to_path, record);
-                self.outcome.counts.renamed += 1;
-                self.done(
-                    &path,
-                    Verb::Rename,
-                    Some(format!("to {:?} on the {}", r.to_path, r.side.name())),
-                );
-                Ok(())
+                changes.push(Change::Holds {
+                    side: r.side,
+                    path: path.clone(),
+                    record: None,
+                });
+                changes.push(Change::Holds {
+                    side: r.side,
+                    path: r.to_path.clone(),
+                    record,
+                });
+                Ok(Ending::Done(Some(format!(
+                    "to {:?} on the {}",
+                    r.to_path,
+                    r.side.name()
+                ))))
             }
             Operation::MoveToDestination(to)
                 if e.source.as_ref().is_some_and(|s| s.kind == Kind::Symlink) =>
             {
                 let to = to.clone().unwrap_or_else(|| path.clone());
-                self.move_symlink(i, &to)
+                self.move_symlink(changes, i, &to)
             }
             other => Err(Problem::Fail(format!(
                 "{} cannot be combined here",
@@ -630,7 +690,13 @@ impl<'r> Effects<'r> {
     }
 
     /// A single verified copy with its own durability (compound changes).
-    fn copy_file_now(&mut self, i: usize, from: Side, to_path: &str) -> Result<(), Problem> {
+    fn copy_file_now(
+        &mut self,
+        changes: &mut Vec<Change>,
+        i: usize,
+        from: Side,
+        to_path: &str,
+    ) -> Result<Ending, Problem> {
         let t = Transfer {
             entry: i,
             from,
@@ -640,33 +706,26 @@ impl<'r> Effects<'r> {
         };
         let staged = self.stage(&t)?;
         let _ = self.root(from.other()).sync();
-        let Some(commit) = self.commit(&t, staged) else {
-            // `commit` reported the problem itself.
-            return Ok(());
-        };
+        let committed = self.commit(&t, staged)?;
         let _ = self.root(from.other()).sync();
         match self.verify(&t) {
-            Ok(record) => {
-                self.transferred(&t, commit, record);
-                Ok(())
+            Ok(record) => Ok(self.verified(changes, &t, committed, record)),
+            Err(reason) => {
+                self.unverified(changes, &t, committed);
+                Err(Problem::Fail(reason))
             }
-            Err(reason) => Err(Problem::Fail(reason)),
         }
-    }
-
-    fn copy_symlink(&mut self, i: usize, from: Side, to_path: &str) -> Result<(), Problem> {
-        self.write_symlink(i, from, to_path)?;
-        self.outcome.counts.copied += 1;
-        let path = self.run.entries[i].path.clone();
-        let to = from.other().name();
-        self.done(&path, Verb::Copy, Some(format!("symlink to the {to}")));
-        Ok(())
     }
 
     /// Archive a symlink: the same link on the destination (never over
     /// anything else), then the original goes.
-    fn move_symlink(&mut self, i: usize, to_path: &str) -> Result<(), Problem> {
-        let path = self.run.entries[i].path.clone();
+    fn move_symlink(
+        &mut self,
+        changes: &mut Vec<Change>,
+        i: usize,
+        to_path: &str,
+    ) -> Result<Ending, Problem> {
+        let path = self.path(i);
         let seen = self
             .scanned(Side::Source, &path)
             .cloned()
@@ -678,7 +737,7 @@ impl<'r> Effects<'r> {
                     "{to_path:?} already exists on the destination with other content"
                 )));
             }
-            None => self.write_symlink(i, Side::Source, to_path)?,
+            None => self.write_symlink(changes, i, Side::Source, to_path)?,
         }
         let line = self.manifest_line(&path, to_path, &seen);
         self.append_manifest(&[line]).map_err(|e| {
@@ -686,15 +745,20 @@ impl<'r> Effects<'r> {
                 "cannot write the archive manifest ({e}); the original stays"
             ))
         })?;
-        self.remove_source(&path)?;
-        self.archived(&path, to_path);
-        Ok(())
+        self.remove_source(changes, &path)?;
+        Ok(archived(changes, to_path))
     }
 
     /// Write the symlink of entry `i` on `from` at `to_path` on the other
     /// side, and check it: its target must be the one the scan saw.
-    fn write_symlink(&mut self, i: usize, from: Side, to_path: &str) -> Result<(), Problem> {
-        let path = self.run.entries[i].path.clone();
+    fn write_symlink(
+        &mut self,
+        changes: &mut Vec<Change>,
+        i: usize,
+        from: Side,
+        to_path: &str,
+    ) -> Result<(), Problem> {
+        let path = self.path(i);
         let to = from.other();
         let fail = |e: std::io::Error| Problem::Fail(e.to_string());
         self.unchanged_since_scan(from, &path)?;
@@ -713,7 +777,7 @@ impl<'r> Effects<'r> {
                 CommitError::Io(e) => fail(e),
             })?;
         if let Some(slot) = trashed {
-            self.trashed(to, to_path, slot);
+            self.trashed(changes, to, to_path, slot);
         }
         let digest = self.root(to).hash(to_path, Kind::Symlink).map_err(fail)?;
         if Some(digest) != expected {
@@ -725,131 +789,96 @@ impl<'r> Effects<'r> {
             r.digest = Some(digest);
             r
         });
-        self.set(to, to_path, record);
-        self.outcome.counts.verified += 1;
+        changes.push(Change::Holds {
+            side: to,
+            path: to_path.to_string(),
+            record,
+        });
+        changes.push(Change::Verified);
         Ok(())
     }
 
     // ---- deletes and decisions without I/O ------------------------------
 
     pub(crate) fn delete(&mut self, i: usize, side: Side) {
-        let e = &self.run.entries[i];
-        let path = e.path.clone();
-        if self.swept[side.index()].remove(&path) {
-            self.outcome.counts.deleted += 1;
-            return self.done(
-                &path,
-                Verb::Delete,
-                Some(format!(
-                    "on the {}, into the trash with its folder",
-                    side.name()
-                )),
-            );
+        let path = self.path(i);
+        self.act(&path, Verb::Delete, |s, changes| {
+            s.delete_io(changes, &path, side)
+        });
+    }
+
+    fn delete_io(
+        &mut self,
+        changes: &mut Vec<Change>,
+        path: &str,
+        side: Side,
+    ) -> Result<Ending, Problem> {
+        if self.swept[side.index()].remove(path) {
+            return Ok(Ending::Done(Some(format!(
+                "on the {}, into the trash with its folder",
+                side.name()
+            ))));
         }
         let is_dir = self
-            .current(side, &path)
+            .current(side, path)
             .is_some_and(|r| r.kind == Kind::Directory);
-        let result = self.unchanged_since_scan(side, &path).and_then(|()| {
-            let root = self.root(side);
-            if is_dir {
-                match root.remove_empty_dir(&path) {
-                    Ok(true) => Ok(None),
-                    Ok(false) => Err(Problem::Skip(
+        self.unchanged_since_scan(side, path)?;
+        let root = self.root(side);
+        if is_dir {
+            match root.remove_empty_dir(path) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Problem::Skip(
                         "the directory still holds files this run did not remove".into(),
-                    )),
-                    Err(e) => Err(Problem::Fail(e.to_string())),
+                    ));
                 }
-            } else {
-                let slot = root
-                    .trash(&path, self.run.generation)
-                    .map_err(|e| Problem::Fail(e.to_string()))?;
-                crate::testhook::point("exec:trashed");
-                Ok(Some(slot))
+                Err(e) => return Err(Problem::Fail(e.to_string())),
             }
-        });
-        match result {
-            Ok(slot) => {
-                if let Some(slot) = slot {
-                    self.trashed(side, &path, slot);
-                }
-                self.set(side, &path, None);
-                self.outcome.counts.deleted += 1;
-                self.done(&path, Verb::Delete, Some(format!("on the {}", side.name())));
-            }
-            Err(p) => self.problem(&path, Verb::Delete, p),
+        } else {
+            let slot = root
+                .trash(path, self.run.generation)
+                .map_err(|e| Problem::Fail(e.to_string()))?;
+            crate::testhook::point("exec:trashed");
+            self.trashed(changes, side, path, slot);
         }
+        changes.push(Change::Holds {
+            side,
+            path: path.to_string(),
+            record: None,
+        });
+        Ok(Ending::Done(Some(format!("on the {}", side.name()))))
     }
 
     pub(crate) fn no_io(&mut self, i: usize, op: &Operation) {
         let e = &self.run.entries[i];
-        let path = e.path.clone();
-        match op {
+        let (path, stays_offloaded) = (e.path.clone(), e.offloaded && e.source.is_none());
+        self.act(&path, op.into(), |_, changes| match op {
             Operation::Accept => {
-                if e.offloaded && e.source.is_none() {
-                    self.offload.insert(path.clone(), true);
+                if stays_offloaded {
+                    changes.push(Change::Offloaded(true));
                 }
-                self.touched.insert(path.clone());
-                self.batch.conflicts.push((path, None));
-                self.outcome.counts.accepted += 1;
+                Ok(Ending::Done(None))
             }
-            Operation::Conflict(reason) => {
-                self.outcome.counts.conflicts += 1;
-                self.batch
-                    .conflicts
-                    .push((path.clone(), Some(reason.clone())));
-                self.batch.journal.push(journal(
-                    &path,
-                    Verb::Conflict,
-                    Ended::Done,
-                    Some(reason.clone()),
-                ));
+            Operation::Conflict(reason) | Operation::Skip(reason) => {
+                Ok(Ending::Done(Some(reason.clone())))
             }
-            Operation::Skip(reason) => {
-                self.outcome.counts.skipped += 1;
-                self.batch.journal.push(journal(
-                    &path,
-                    Verb::Skip,
-                    Ended::Done,
-                    Some(reason.clone()),
-                ));
-            }
-            _ => {}
-        }
+            other => Err(Problem::Fail(format!(
+                "{} needs I/O and was sorted as none",
+                other.name()
+            ))),
+        });
     }
 
     // ---- to the index -----------------------------------------------------
 
-    /// The new base of every touched path ([`super::settle`]).
-    fn settle_base(&mut self) {
-        for path in std::mem::take(&mut self.touched) {
-            let after = After {
-                source: self.current(Side::Source, &path),
-                destination: self.current(Side::Destination, &path),
-                offload: self.offload.get(&path).copied(),
-                moved: self.moved.contains(&path),
-            };
-            let base = match new_base(after) {
-                NewBase::Keep => continue,
-                NewBase::Forget => None,
-                NewBase::Record(base) => {
-                    self.batch.conflicts.push((path.clone(), None));
-                    Some(base)
-                }
-            };
-            self.batch.base.push((path, base));
-        }
-    }
-
     pub(crate) fn flush(&mut self, index: &mut Index) -> anyhow::Result<()> {
-        self.settle_base();
-        for side in Side::BOTH {
-            let s = side.index();
-            for path in std::mem::take(&mut self.dirty[s]) {
-                let record = self.overlay[s].get(&path).cloned().flatten();
-                self.batch.entries[s].push((path, record));
-            }
-        }
-        let batch = std::mem::take(&mut self.batch);
+        let applied = std::mem::take(&mut self.applied);
+        let (overlay, scans) = (&self.overlay, &self.run.scans);
+        let batch = settle(
+            applied,
+            |side, path| holds(overlay, scans, side, path),
+            &mut self.outcome,
+        );
         index.commit(self.run.conduit, self.run.generation, &batch)?;
         crate::testhook::point("exec:flushed");
         Ok(())
@@ -858,6 +887,13 @@ impl<'r> Effects<'r> {
     pub(crate) fn into_outcome(self) -> Outcome {
         self.outcome
     }
+}
+
+/// An archive move is complete: the original is gone, the base forgets the
+/// path (archive never keeps both sides in step).
+fn archived(changes: &mut Vec<Change>, to: &str) -> Ending {
+    changes.push(Change::Archived);
+    Ending::Done(Some(format!("archived as {to:?}")))
 }
 
 /// Why an action waits for the next run.

@@ -20,9 +20,10 @@
 //!    copy succeeded and the scan had no I/O errors.
 //!
 //! Before anything is overwritten or deleted, the file must still match what
-//! the scan saw. Results go to the index in batches ([`crate::index::Batch`]):
-//! the entries each side now holds, the new base where both sides agree, the
-//! journal, conflicts and trash records.
+//! the scan saw. Each action is recorded as a typed result
+//! ([`settle::Applied`]); at each flush [`settle`] folds them into one index
+//! batch ([`crate::index::Batch`]): the entries each side now holds, the new
+//! base where both sides agree, the journal, conflicts and trash records.
 
 mod effects;
 pub(crate) mod manifest;
@@ -423,13 +424,9 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
         let synced_ms = timer.elapsed().as_millis() as u64;
         let mut committed = Vec::new();
         for (t, result) in pending.iter().zip(staged) {
-            match result {
-                Ok(staged) => {
-                    if let Some(c) = state.commit(t, staged) {
-                        committed.push((t.clone(), c));
-                    }
-                }
-                Err(problem) => state.fail_transfer(t, problem),
+            match result.and_then(|staged| state.commit(t, staged)) {
+                Ok(c) => committed.push((t.clone(), c)),
+                Err(problem) => state.fail_transfer(t, None, problem),
             }
         }
         for root in run.roots {
@@ -455,13 +452,10 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
                 }
                 Err(reason) if attempt < ATTEMPTS && state.source_unchanged(&t) => {
                     tracing::warn!(path = %t.to, attempt, "verification failed, retrying: {reason}");
-                    state.keep_trash(&t, commit);
+                    state.retry(&t, commit);
                     pending.push(t);
                 }
-                Err(reason) => {
-                    state.keep_trash(&t, commit);
-                    state.fail_transfer(&t, effects::Problem::Fail(reason))
-                }
+                Err(reason) => state.fail_transfer(&t, Some(commit), settle::Problem::Fail(reason)),
             }
         }
     }
