@@ -271,7 +271,8 @@ pub fn names(data: &[u8]) {
         return;
     }
     let root = conduit::location::LocalRoot::open(dir.path()).unwrap();
-    let rules = conduit::scan::Rules::new(&[], &[&root]).unwrap();
+    let files = conduit::location::ignore_files(&[&root]).unwrap();
+    let rules = conduit::scan::Rules::new(&[], &files).unwrap();
     let progress = conduit::scan::Progress::default();
     let none = HashMap::new();
     let scan = conduit::location::Location::scan(

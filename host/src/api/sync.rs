@@ -13,7 +13,7 @@ use super::{Host, SyncReport};
 use crate::clock::now_ns;
 use crate::exec::{self, Counts, Run};
 use crate::index::{Batch, Conduit, Record};
-use crate::location::Location;
+use crate::location::{self, Location};
 use crate::plan::{self, guards, guards::Halt};
 use crate::scan::{self, Rules};
 use conduit_contract::{Context, Side, Volume, options};
@@ -127,7 +127,8 @@ impl Host {
                 message,
             }
         })?;
-        let rules = Rules::new(&c.ignore, &[&*roots[0], &*roots[1]])?;
+        let ignore_files = location::ignore_files(&[&*roots[0], &*roots[1]])?;
+        let rules = Rules::new(&c.ignore, &ignore_files)?;
         let foreign = self.foreign(c, &roots)?;
 
         on_event(&Event::Scanning {

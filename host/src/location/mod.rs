@@ -23,7 +23,7 @@ use std::io::{self, Read};
 pub use local::LocalRoot;
 
 use crate::index::Record;
-use crate::scan::{Scan, Walk};
+use crate::scan::{IGNORE_FILE, IGNORE_FILE_LIMIT, IgnoreFile, Scan, Walk};
 use conduit_contract::{Digest, Kind};
 
 /// One root, wherever it lives. Every operation is confined to the root: no
@@ -179,6 +179,21 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
 /// root on another device or in a bucket gets its opener here.
 pub fn open(root: &std::path::Path) -> io::Result<Box<dyn Location>> {
     Ok(Box::new(LocalRoot::open(root)?))
+}
+
+/// The `.conduitignore` of each root that has one.
+pub fn ignore_files(roots: &[&dyn Location]) -> anyhow::Result<Vec<IgnoreFile>> {
+    let mut files = Vec::new();
+    for root in roots {
+        let origin = std::path::PathBuf::from(format!("{root}/{IGNORE_FILE}"));
+        let text = root
+            .read_config(IGNORE_FILE, IGNORE_FILE_LIMIT)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", origin.display()))?;
+        if let Some(text) = text {
+            files.push(IgnoreFile { origin, text });
+        }
+    }
+    Ok(files)
 }
 
 /// Content being read from a root. A local file keeps its type, so a copy

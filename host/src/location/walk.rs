@@ -332,7 +332,8 @@ mod tests {
             write(path, "docs/b/c.txt", "c");
             write(path, "keep.txt", "k");
             let root = LocalRoot::open(path).unwrap();
-            let rules = Rules::new(&["*.tmp".into()], &[&root]).unwrap();
+            let files = super::super::ignore_files(&[&root]).unwrap();
+            let rules = Rules::new(&["*.tmp".into()], &files).unwrap();
             let progress = Progress::default();
             let empty = HashMap::new();
             let first = Walk {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 
 pub use hash::{hash_bytes, hash_file};
-pub use rules::{IGNORE_FILE, Rules};
+pub use rules::{IGNORE_FILE, IGNORE_FILE_LIMIT, IgnoreFile, Rules};
 
 use crate::index::Record;
 

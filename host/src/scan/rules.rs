@@ -4,15 +4,24 @@
 //! rule in the source's file never makes the destination's copy look
 //! extraneous). Conduit's bookkeeping folder is always ignored.
 
+use std::path::PathBuf;
+
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::location::Location;
-
 /// An ignore file larger than this is refused (it is a list of rules).
-const IGNORE_FILE_LIMIT: u64 = 1 << 20;
+pub const IGNORE_FILE_LIMIT: u64 = 1 << 20;
 
 /// The name of the per-root ignore file.
 pub const IGNORE_FILE: &str = ".conduitignore";
+
+/// A root's ignore file: where it is (for messages) and its rules.
+#[derive(Debug, Clone)]
+pub struct IgnoreFile {
+    /// The file's path, as messages name it.
+    pub origin: PathBuf,
+    /// Its rules, one per line.
+    pub text: String,
+}
 
 /// A compiled rule set.
 #[derive(Debug, Clone)]
@@ -21,9 +30,10 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Rules from `globs` plus the `.conduitignore` of each of `roots`
-    /// (missing files are fine). A malformed glob is an error naming it.
-    pub fn new(globs: &[String], roots: &[&dyn Location]) -> anyhow::Result<Rules> {
+    /// Rules from `globs` plus the roots' `.conduitignore` files
+    /// ([`crate::location::ignore_files`]). A malformed rule is an error
+    /// naming it.
+    pub fn new(globs: &[String], files: &[IgnoreFile]) -> anyhow::Result<Rules> {
         let mut builder = GitignoreBuilder::new("");
         builder.add_line(None, &format!("/{}/", crate::BOOKKEEPING_DIR))?;
         for glob in globs {
@@ -31,18 +41,16 @@ impl Rules {
                 .add_line(None, glob)
                 .map_err(|e| anyhow::anyhow!("ignore rule {glob:?} is not valid: {e}"))?;
         }
-        for root in roots {
-            let file = std::path::PathBuf::from(format!("{root}/{IGNORE_FILE}"));
-            let Some(text) = root
-                .read_config(IGNORE_FILE, IGNORE_FILE_LIMIT)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
-            else {
-                continue;
-            };
-            for line in text.lines() {
-                builder.add_line(Some(file.clone()), line).map_err(|e| {
-                    anyhow::anyhow!("{}: rule {line:?} is not valid: {e}", file.display())
-                })?;
+        for file in files {
+            for line in file.text.lines() {
+                builder
+                    .add_line(Some(file.origin.clone()), line)
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: rule {line:?} is not valid: {e}",
+                            file.origin.display()
+                        )
+                    })?;
             }
         }
         Ok(Rules {

@@ -617,7 +617,8 @@ fn rules_for(c: &Conduit) -> Option<Rules> {
         location::open(&c.source).ok()?,
         location::open(&c.destination).ok()?,
     ];
-    Rules::new(&c.ignore, &[&*roots[0], &*roots[1]]).ok()
+    let files = location::ignore_files(&[&*roots[0], &*roots[1]]).ok()?;
+    Rules::new(&c.ignore, &files).ok()
 }
 
 /// The pending paths that really changed: not ignored, and different from
