@@ -378,6 +378,8 @@ fn a_bookkeeping_folder_that_is_a_symlink_is_refused() {
 
 #[test]
 fn setuid_and_setgid_are_kept_only_where_the_owner_is() {
+    // As root the copy keeps the original's owner (as `rsync -a` does), so
+    // its setuid and setgid grant nothing new and are kept too.
     let w = World::new();
     write(&w.a, "mine", "#!/bin/sh\n");
     set_mode(&w.a, "mine", 0o6755);
@@ -395,12 +397,12 @@ fn setuid_and_setgid_are_kept_only_where_the_owner_is() {
     w.sync("m", &[], 0);
     assert_eq!(mode(&w.b, "mine"), 0o6755, "same owner: kept");
     if is_root() {
-        assert_eq!(
-            mode(&w.b, "theirs"),
-            0o0755,
-            "another owner: no setuid root"
-        );
-        assert_eq!(mode(&w.b, "shared"), 0o0775, "another group: no setgid");
+        use std::os::unix::fs::MetadataExt;
+        for (name, want) in [("theirs", 0o6755), ("shared", 0o2775)] {
+            let copy = std::fs::symlink_metadata(w.b.join(name)).unwrap();
+            assert_eq!((copy.uid(), copy.gid()), (1234, 1234), "{name}: owner kept");
+            assert_eq!(mode(&w.b, name), want, "{name}: same owner, bits kept");
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 /// Every counter of a sync report.
 const COUNTERS: &[&str] = &[
     "copied",
+    "updated",
     "deleted",
     "moved",
     "renamed",
@@ -32,6 +33,7 @@ const COUNTERS: &[&str] = &[
 /// The counters a row states exactly (bytes and verified follow from copies).
 const DECISIONS: &[&str] = &[
     "copied",
+    "updated",
     "deleted",
     "moved",
     "renamed",
@@ -168,16 +170,19 @@ fn unstamp(path: &str, lo: &str, hi: &str) -> String {
         return path.to_string();
     };
     let start = at + MARK.len();
-    let stamp = path.get(start..start + 15).unwrap_or_default();
-    let well_formed = stamp.len() == 15
-        && stamp
-            .char_indices()
-            .all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
+    let stamp = path.get(start..start + 19).unwrap_or_default();
+    let well_formed = stamp.len() == 19
+        && stamp.char_indices().all(|(i, c)| match i {
+            8 => c == '-',
+            15 => c == '.',
+            _ => c.is_ascii_digit(),
+        });
+    let second = &stamp[..stamp.len().min(15)];
     assert!(
-        well_formed && lo <= stamp && stamp <= hi,
-        "conflict stamp of {path:?}: want YYYYMMDD-HHMMSS between {lo} and {hi}"
+        well_formed && lo <= second && second <= hi,
+        "conflict stamp of {path:?}: want YYYYMMDD-HHMMSS.mmm between {lo} and {hi}"
     );
-    format!("{}T{}", &path[..start], &path[start + 15..])
+    format!("{}T{}", &path[..start], &path[start + 19..])
 }
 
 fn unstamped(map: BTreeMap<String, String>, lo: &str, hi: &str) -> BTreeMap<String, String> {
@@ -409,7 +414,8 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             a: &[Put("f.txt", "same", OLDER)],
             b: &[Put("f.txt", "same", NEWER)],
             want: &[("f.txt", "same")],
-            counts: &[("accepted", 1)],
+            // Not a conflict: the newer mtime is set on the other side.
+            counts: &[("updated", 1)],
             ..ROW
         },
         Row {
@@ -417,7 +423,7 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             a: &[Put("n.txt", "same", OLDER)],
             b: &[Put("n.txt", "same", NEWER)],
             want: &[("f.txt", "base"), ("n.txt", "same")],
-            counts: &[("accepted", 1)],
+            counts: &[("updated", 1)],
             ..ROW
         },
         Row {
@@ -834,8 +840,9 @@ fn a_first_run_without_base_merges_both_sides() {
     // only-a.txt, only-b/ and only-b/b.txt, the conflict copy and the winner.
     assert_eq!(n(&r, "copied"), 5, "{r}");
     assert_eq!(n(&r, "renamed"), 1, "{r}");
-    // shared/ and shared/same.txt.
-    assert_eq!(n(&r, "accepted"), 2, "{r}");
+    // shared/; shared/same.txt gets the newer of its two mtimes.
+    assert_eq!(n(&r, "accepted"), 1, "{r}");
+    assert_eq!(n(&r, "updated"), 1, "{r}");
     assert_eq!(
         (n(&r, "deleted"), n(&r, "failed"), n(&r, "conflicts")),
         (0, 0, 0),
@@ -1026,7 +1033,7 @@ fn manual_conflicts_are_listed_and_settled_by_resolve() {
     // Making both sides equal by hand settles the last one.
     write(&w.a, "p4.txt", "b 3!");
     let r = w.sync("sync", &[], 0);
-    assert_eq!((n(&r, "accepted"), n(&r, "conflicts")), (1, 0), "{r}");
+    assert_eq!((n(&r, "updated"), n(&r, "conflicts")), (1, 0), "{r}");
     assert!(open_conflicts(&w).is_empty());
     assert_eq!(tree(&w.a), tree(&w.b));
     assert_idle(&w.sync("sync", &[], 0));

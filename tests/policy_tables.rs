@@ -163,8 +163,8 @@ fn synchronize() {
                 "first run: differing paths are conflicts (keep-both, newer wins)",
                 vec![entry("x.txt").source(older()).destination(newer())],
                 vec![
-                    "x.txt: copy from source to x.conflict-20231114-221320-source.txt",
-                    "x.txt: rename source to x.conflict-20231114-221320-source.txt",
+                    "x.txt: copy from source to x.conflict-20231114-221320.000-source.txt",
+                    "x.txt: rename source to x.conflict-20231114-221320.000-source.txt",
                     "x.txt: copy from destination",
                 ],
             ),
@@ -232,8 +232,8 @@ fn synchronize() {
                         .destination(older()),
                 ],
                 vec![
-                    "docs/r.pdf: copy from destination to docs/r.conflict-20231114-221320-destination.pdf",
-                    "docs/r.pdf: rename destination to docs/r.conflict-20231114-221320-destination.pdf",
+                    "docs/r.pdf: copy from destination to docs/r.conflict-20231114-221320.000-destination.pdf",
+                    "docs/r.pdf: rename destination to docs/r.conflict-20231114-221320.000-destination.pdf",
                     "docs/r.pdf: copy from source",
                 ],
             ),
@@ -331,8 +331,8 @@ fn synchronize() {
                     entry("x/f").destination(file("v2")),
                 ],
                 vec![
-                    "x: copy from source to x.conflict-20231114-221320-source",
-                    "x: rename source to x.conflict-20231114-221320-source",
+                    "x: copy from source to x.conflict-20231114-221320.000-source",
+                    "x: rename source to x.conflict-20231114-221320.000-source",
                     "x: copy from destination",
                     "x/f: copy from destination",
                 ],
@@ -341,8 +341,8 @@ fn synchronize() {
                 "directory versus file: keep both",
                 vec![entry("x").source(dir()).destination(file("v1"))],
                 vec![
-                    "x: copy from destination to x.conflict-20231114-221320-destination",
-                    "x: rename destination to x.conflict-20231114-221320-destination",
+                    "x: copy from destination to x.conflict-20231114-221320.000-destination",
+                    "x: rename destination to x.conflict-20231114-221320.000-destination",
                     "x: copy from source",
                 ],
             ),
@@ -542,7 +542,7 @@ fn offload() {
                         .offloaded(),
                 ],
                 vec![
-                    "a.txt: copy from destination to a.conflict-20231114-221320-destination.txt",
+                    "a.txt: copy from destination to a.conflict-20231114-221320.000-destination.txt",
                     "a.txt: copy from source",
                 ],
             ),

@@ -376,6 +376,7 @@ impl Host {
             roots: [&*roots[0], &*roots[1]],
             entries: &entries,
             scans: [&scans[0], &scans[1]],
+            fidelity: crate::location::fidelity(roots),
             deletes_withheld: None,
             on_progress: &|_| {},
             cancel: None,

@@ -203,11 +203,13 @@ impl Host {
             return self.halt(report, reason);
         }
         let pins = crate::api::repair::pin_matcher(&self.index.pins(c.id)?)?;
+        let fidelity = location::fidelity(&roots);
         let entries = crate::diff::entries(
             &source.records,
             &destination.records,
             &base,
             policy.info().scope,
+            fidelity,
             &|path| pins.is_match(path),
         );
         let local_bytes = source
@@ -293,6 +295,7 @@ impl Host {
             roots: [&*roots[0], &*roots[1]],
             entries: &entries,
             scans: [&source.records, &destination.records],
+            fidelity,
             deletes_withheld,
             on_progress: &on_progress,
             cancel: opts.cancel.as_deref(),

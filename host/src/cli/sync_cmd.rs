@@ -117,6 +117,7 @@ pub(super) fn print_report(r: &SyncReport) {
     let mut parts = Vec::new();
     for (n, label) in [
         (c.copied, "copied"),
+        (c.updated, "updated (mode or mtime only)"),
         (c.deleted, "deleted"),
         (c.moved, "moved"),
         (c.renamed, "renamed"),

@@ -5,19 +5,22 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::index::{BaseRecord, Record};
-use conduit_contract::{Change, Entry, Scope, State};
+use conduit_contract::{Change, Entry, Fidelity, Scope, State};
 
 /// The entries a policy receives: every path of source ∪ destination ∪ base,
 /// in path order, classified against base. With [`Scope::Changes`], paths
 /// where neither side changed are left out. `pinned` says whether a path is
-/// pinned (offload).
+/// pinned (offload). States are sent as `fidelity` sees them (what both
+/// roots keep), so a root's own rounding is never a change.
 pub fn entries(
     source: &HashMap<String, Record>,
     destination: &HashMap<String, Record>,
     base: &HashMap<String, BaseRecord>,
     scope: Scope,
+    fidelity: Fidelity,
     pinned: &dyn Fn(&str) -> bool,
 ) -> Vec<Entry> {
+    let seen = |r: &Record| fidelity.normalize(r.state());
     let paths: BTreeSet<&String> = source
         .keys()
         .chain(destination.keys())
@@ -28,10 +31,10 @@ pub fn entries(
         let a = source.get(path);
         let b = destination.get(path);
         let agreed = base.get(path);
-        let base_state = agreed.map(|r| r.state);
+        let base_state = agreed.map(|r| fidelity.normalize(r.state));
         let offloaded = agreed.is_some_and(|r| r.offloaded);
-        let source_state = a.map(Record::state);
-        let destination_state = b.map(Record::state);
+        let source_state = a.map(seen);
+        let destination_state = b.map(seen);
         let (source_change, destination_change) = changes(
             base_state.as_ref(),
             source_state.as_ref(),
@@ -133,12 +136,24 @@ mod tests {
                 .then(|| ("p".to_string(), based(base.unsigned_abs(), base < 0)))
                 .into_iter()
                 .collect();
-            let got = entries(&side(a), &side(b), &agreed, Scope::Changes, &|_| false);
+            let got = entries(
+                &side(a),
+                &side(b),
+                &agreed,
+                Scope::Changes,
+                Fidelity::EXACT,
+                &|_| false,
+            );
             let got = got.first().map(|e| (e.source_change, e.destination_change));
             assert_eq!(got, want, "row {i}");
-            let all = entries(&side(a), &side(b), &agreed, Scope::Everything, &|p| {
-                p == "p"
-            });
+            let all = entries(
+                &side(a),
+                &side(b),
+                &agreed,
+                Scope::Everything,
+                Fidelity::EXACT,
+                &|p| p == "p",
+            );
             assert_eq!(all.len(), 1, "row {i}: scope everything sends every path");
             assert!(all[0].pinned && all[0].offloaded == (base < 0), "row {i}");
         }

@@ -9,7 +9,7 @@ use super::manifest::ManifestEntry;
 use super::settle::{Applied, Change, Ending, Problem, settle};
 use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, trash_record};
 use crate::index::{Index, Record, Verb};
-use crate::location::{CommitError, Location};
+use crate::location::{CommitError, Link, Location};
 use conduit_contract::{Action, Kind, Operation, Side, State};
 
 /// A transfer after its commit: what it pushed into the trash, if anything.
@@ -17,6 +17,8 @@ pub(crate) struct Committed {
     trashed: Option<String>,
     /// False when the identical content was already there (no bytes moved).
     copied: bool,
+    /// Only the target's metadata was set.
+    retouched: bool,
 }
 
 pub(crate) struct Effects<'r> {
@@ -27,6 +29,9 @@ pub(crate) struct Effects<'r> {
     applied: Vec<Applied>,
     /// Directories written, for their mode and mtime at the end.
     dirs: Vec<WrittenDir>,
+    /// Per side: folders (`""`: the root) whose entries this run changed,
+    /// so their mtime is no longer the one they had.
+    changed_in: [BTreeSet<String>; 2],
     /// Per side: paths that went to the trash inside a folder a file or
     /// symlink replaced; their planned deletes are already done.
     swept: [BTreeSet<String>; 2],
@@ -74,6 +79,7 @@ impl<'r> Effects<'r> {
             overlay: Default::default(),
             applied: Vec::new(),
             dirs: Vec::new(),
+            changed_in: Default::default(),
             swept: Default::default(),
             outcome: Outcome::default(),
         }
@@ -96,9 +102,16 @@ impl<'r> Effects<'r> {
     /// changes at once.
     fn record(&mut self, applied: Applied) {
         for change in &applied.changes {
-            if let Change::Holds { side, path, record } = change {
-                self.overlay[side.index()].insert(path.clone(), record.clone());
-            }
+            let (side, path) = match change {
+                Change::Holds { side, path, record } => {
+                    self.overlay[side.index()].insert(path.clone(), record.clone());
+                    (*side, path)
+                }
+                Change::Trashed(t) => (t.side, &t.path),
+                _ => continue,
+            };
+            let folder = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+            self.changed_in[side.index()].insert(folder.to_string());
         }
         self.applied.push(applied);
     }
@@ -199,9 +212,10 @@ impl<'r> Effects<'r> {
         i: usize,
         from: Side,
     ) -> Result<Ending, Problem> {
-        let e = &self.run.entries[i];
-        let (path, to) = (e.path.clone(), from.other());
-        let Some(state) = e.state(from).cloned() else {
+        let (path, to) = (self.path(i), from.other());
+        // The scan's own record: the entry's state is as the roots'
+        // fidelity compares it (a mode may read 0 there).
+        let Some(state) = self.scanned(from, &path).cloned() else {
             return Ok(Ending::Step(None));
         };
         if let Some(existing) = self.current(to, &path)
@@ -242,10 +256,15 @@ impl<'r> Effects<'r> {
 
     /// Directory modes and mtimes last, deepest first: writing inside a
     /// directory changes its mtime, and a read-only one takes no new files.
+    /// A folder that was not copied but had entries changed gets back the
+    /// mtime of its counterpart, where the run left that one alone (as
+    /// `rsync -a` does; the roots themselves included).
     pub(crate) fn finish_directories(&mut self) {
         let mut dirs = std::mem::take(&mut self.dirs);
         dirs.sort_by(|a, b| b.path.cmp(&a.path));
+        let mut refreshed: [BTreeSet<String>; 2] = Default::default();
         for d in dirs {
+            refreshed[d.side.index()].insert(d.path.clone());
             let root = self.root(d.side);
             let set = root
                 .set_mode(&d.path, d.mode, d.owner)
@@ -264,6 +283,31 @@ impl<'r> Effects<'r> {
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(path = %d.path, "cannot set the folder's mode or time: {e}")
+                }
+            }
+        }
+        let changed_in = std::mem::take(&mut self.changed_in);
+        for side in Side::BOTH {
+            let (ours, theirs) = (side.index(), side.other().index());
+            for folder in changed_in[ours].iter().rev() {
+                if refreshed[ours].contains(folder) || changed_in[theirs].contains(folder) {
+                    continue;
+                }
+                let counterpart = match folder.as_str() {
+                    "" => self.root(side.other()).stat("").ok().flatten(),
+                    _ => self.current(side.other(), folder).cloned(),
+                };
+                let is_dir = |r: Option<&Record>| r.is_some_and(|r| r.kind == Kind::Directory);
+                let ours_now = match folder.as_str() {
+                    "" => true,
+                    _ => is_dir(self.current(side, folder)),
+                };
+                if !ours_now || !is_dir(counterpart.as_ref()) {
+                    continue;
+                }
+                let mtime = counterpart.map_or(0, |r| r.mtime_ns);
+                if let Err(e) = self.root(side).set_mtime(folder, mtime) {
+                    tracing::warn!(path = %folder, "cannot set the folder's time: {e}");
                 }
             }
         }
@@ -296,6 +340,14 @@ impl<'r> Effects<'r> {
             };
         }
         self.unchanged_since_scan(to, &t.to)?;
+        if let Some(there) = self.current(to, &t.to)
+            && there.kind == Kind::File
+            && there.digest.is_some()
+            && there.digest == source.digest
+        {
+            // Only the mode or the mtime differs: set them, move no bytes.
+            return Ok(StagedOrPresent::SameContent);
+        }
         let mut opened = self
             .root(t.from)
             .open_file(&e.path)
@@ -334,6 +386,15 @@ impl<'r> Effects<'r> {
                 return Ok(Committed {
                     trashed: None,
                     copied: false,
+                    retouched: false,
+                });
+            }
+            StagedOrPresent::SameContent => {
+                self.retouch(t)?;
+                return Ok(Committed {
+                    trashed: None,
+                    copied: false,
+                    retouched: true,
                 });
             }
             StagedOrPresent::Staged(s) => s,
@@ -351,11 +412,36 @@ impl<'r> Effects<'r> {
                 Ok(Committed {
                     trashed,
                     copied: true,
+                    retouched: false,
                 })
             }
             Err(CommitError::Changed) => Err(Problem::Skip(changed(to))),
             Err(CommitError::Io(err)) => Err(Problem::Fail(format!("committing failed: {err}"))),
         }
+    }
+
+    /// Give the target of `t`, which holds the source's content already, the
+    /// source's mode, mtime and (as root) owner.
+    fn retouch(&self, t: &Transfer) -> Result<(), Problem> {
+        let path = &self.run.entries[t.entry].path;
+        let to = t.from.other();
+        let source = self
+            .expected(t)
+            .ok_or_else(|| Problem::Fail("the source vanished from the scan".into()))?;
+        let there = self
+            .current(to, &t.to)
+            .ok_or_else(|| Problem::Skip(changed(to)))?;
+        let owner = match self.root(t.from).owner(path) {
+            Ok(Some(owner)) => owner,
+            Ok(None) => return Err(Problem::Skip(changed(t.from))),
+            Err(e) => return Err(Problem::Fail(e.to_string())),
+        };
+        self.root(to)
+            .set_metadata(&t.to, there, source.mode, source.mtime_ns, owner)
+            .map_err(|e| match e {
+                CommitError::Changed => Problem::Skip(changed(to)),
+                CommitError::Io(e) => Problem::Fail(format!("setting mode and mtime failed: {e}")),
+            })
     }
 
     /// Re-read the committed file and compare with the source's digest.
@@ -450,11 +536,14 @@ impl<'r> Effects<'r> {
         c: Committed,
         record: Record,
     ) -> Ending {
-        let copied = c.copied;
+        let (copied, retouched) = (c.copied, c.retouched);
         self.landed(changes, t, c, Some(record));
         changes.push(Change::Verified);
         if copied {
             changes.push(Change::Bytes(t.size));
+        }
+        if retouched {
+            changes.push(Change::MetadataOnly);
         }
         let detail = format!("verified on the {}", t.from.other().name());
         match t.kind {
@@ -634,6 +723,15 @@ impl<'r> Effects<'r> {
         match op {
             Operation::Copy(c) => {
                 let to = c.to_path.clone().unwrap_or_else(|| path.clone());
+                let side = c.from.other();
+                if to != path && self.current(side, &to).is_some() {
+                    // A copy under a new name (a conflict copy) only ever
+                    // adds a path; what is there stays.
+                    return Err(Problem::Fail(format!(
+                        "{to:?} already exists on the {}; nothing was replaced",
+                        side.name()
+                    )));
+                }
                 match e.state(c.from).map(|s| s.kind) {
                     Some(Kind::Directory) => self.write_dir(changes, i, c.from),
                     Some(Kind::Symlink) => {
@@ -763,15 +861,26 @@ impl<'r> Effects<'r> {
         let fail = |e: std::io::Error| Problem::Fail(e.to_string());
         self.unchanged_since_scan(from, &path)?;
         self.unchanged_since_scan(to, to_path)?;
-        let expected = self.scanned(from, &path).and_then(|r| r.digest);
-        let target = self.root(from).read_link(&path).map_err(fail)?;
-        if Some(crate::scan::hash_bytes(&target)) != expected {
+        let seen = self
+            .scanned(from, &path)
+            .cloned()
+            .ok_or_else(|| Problem::Fail("the source vanished from the scan".into()))?;
+        let expected = seen.digest;
+        let link = Link {
+            target: self.root(from).read_link(&path).map_err(fail)?,
+            mtime_ns: seen.mtime_ns,
+            owner: match self.root(from).owner(&path).map_err(fail)? {
+                Some(owner) => owner,
+                None => return Err(Problem::Skip(changed(from))),
+            },
+        };
+        if Some(crate::scan::hash_bytes(&link.target)) != expected {
             return Err(Problem::Skip(changed(from)));
         }
         let existing = self.current(to, to_path).cloned();
         let trashed = self
             .root(to)
-            .make_symlink(&target, to_path, self.run.generation, existing.as_ref())
+            .make_symlink(&link, to_path, self.run.generation, existing.as_ref())
             .map_err(|e| match e {
                 CommitError::Changed => Problem::Skip(changed(to)),
                 CommitError::Io(e) => fail(e),
@@ -877,6 +986,7 @@ impl<'r> Effects<'r> {
         let batch = settle(
             applied,
             |side, path| holds(overlay, scans, side, path),
+            self.run.fidelity,
             &mut self.outcome,
         );
         index.commit(self.run.conduit, self.run.generation, &batch)?;

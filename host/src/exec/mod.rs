@@ -55,6 +55,10 @@ const WORKERS: usize = 8;
 pub struct Counts {
     /// Files, directories and symlinks written to the other side (conflict copies included).
     pub copied: u64,
+    /// Files whose content the other side had already: only their mode and
+    /// mtime (and, as root, owner) were set.
+    #[serde(default)]
+    pub updated: u64,
     /// Paths moved to a trash (or empty directories removed).
     pub deleted: u64,
     /// Archived: copied, verified, and removed from the source.
@@ -123,6 +127,8 @@ pub struct Run<'a> {
     pub entries: &'a [Entry],
     /// What the scan saw on each side, for the changed-since-scan checks.
     pub scans: [&'a HashMap<String, Record>; 2],
+    /// What both roots keep: how states are compared.
+    pub fidelity: conduit_contract::Fidelity,
     /// Why deletes are withheld this run (the scan had I/O errors), if so.
     pub deletes_withheld: Option<String>,
     /// Called with the bytes of each finished transfer.
@@ -486,10 +492,13 @@ fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R>
         .collect()
 }
 
-/// A staged file or an existing identical target (archive moves).
+/// What a transfer's commit puts in place.
 pub(crate) enum StagedOrPresent {
     Staged(Staged),
+    /// An identical target an archive move leaves as it is.
     AlreadyThere,
+    /// A target with the source's content: only its metadata is set.
+    SameContent,
 }
 
 /// Journal row helper.

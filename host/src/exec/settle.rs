@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Outcome, journal};
 use crate::index::{BaseRecord, Batch, Ended, Record, TrashRecord, Verb};
-use conduit_contract::Side;
+use conduit_contract::{Fidelity, Side};
 
 /// One action on one entry, as carried out.
 #[derive(Debug)]
@@ -52,6 +52,8 @@ pub(crate) enum Change {
     Archived,
     /// The eviction recorded ahead for the path is off: its source copy stays.
     EvictionOff,
+    /// The copy found the content there already and set only its metadata.
+    MetadataOnly,
 }
 
 /// How an action ended.
@@ -76,10 +78,12 @@ pub(crate) enum Problem {
 
 /// Fold `applied` into the index batch and add it to `outcome`. `now` is what
 /// a side holds at a path once all of `applied` is done (the scan, as the
-/// run has changed it).
+/// run has changed it); states are compared at `fidelity`, what both roots
+/// keep.
 pub(crate) fn settle<'a>(
     applied: Vec<Applied>,
     now: impl Fn(Side, &str) -> Option<&'a Record>,
+    fidelity: Fidelity,
     outcome: &mut Outcome,
 ) -> Batch {
     let mut batch = Batch::default();
@@ -88,6 +92,7 @@ pub(crate) fn settle<'a>(
     let mut offload: HashMap<String, bool> = HashMap::new();
     let mut moved: BTreeSet<String> = BTreeSet::new();
     for a in applied {
+        let mut metadata_only = false;
         for change in a.changes {
             match change {
                 Change::Holds { side, path, .. } => {
@@ -106,11 +111,15 @@ pub(crate) fn settle<'a>(
                     touched.insert(a.path.clone());
                 }
                 Change::EvictionOff => batch.evictions_settled.push(a.path.clone()),
+                Change::MetadataOnly => metadata_only = true,
             }
         }
         let (ended, detail) = match a.ending {
             Ending::Done(detail) => {
-                count(&mut outcome.counts, a.verb);
+                match metadata_only {
+                    true => outcome.counts.updated += 1,
+                    false => count(&mut outcome.counts, a.verb),
+                }
                 match a.verb {
                     // In sync without I/O: the base is decided again and an
                     // open conflict closes; nothing to journal.
@@ -154,6 +163,7 @@ pub(crate) fn settle<'a>(
             destination: now(Side::Destination, &path),
             offload: offload.get(&path).copied(),
             moved: moved.contains(&path),
+            fidelity,
         };
         let base = match new_base(after) {
             NewBase::Keep => continue,
@@ -206,6 +216,8 @@ pub(crate) struct After<'a> {
     pub offload: Option<bool>,
     /// Archive moved the source copy to the destination.
     pub moved: bool,
+    /// How the sides' states are compared.
+    pub fidelity: Fidelity,
 }
 
 /// What happens to the path's base.
@@ -228,17 +240,21 @@ pub(crate) fn new_base(after: After) -> NewBase {
             offloaded: true,
         }),
         (_, None, None) => NewBase::Forget,
-        (_, Some(a), Some(b)) if same_content(a, b) => NewBase::Record(BaseRecord {
-            state: a.state(),
-            offloaded: false,
-        }),
+        (_, Some(a), Some(b)) if exact_copies(a, b, after.fidelity) => {
+            NewBase::Record(BaseRecord {
+                state: a.state(),
+                offloaded: false,
+            })
+        }
         _ => NewBase::Keep,
     }
 }
 
-/// Same content by the contract's rule.
-fn same_content(a: &Record, b: &Record) -> bool {
-    a.state().content().same_as(&b.state().content())
+/// Exact copies by the contract's rule (content, mode, mtime), as far as
+/// both roots keep them.
+fn exact_copies(a: &Record, b: &Record, fidelity: Fidelity) -> bool {
+    let seen = |r: &Record| fidelity.normalize(r.state()).content();
+    seen(a).same_as(&seen(b))
 }
 
 #[cfg(test)]
@@ -272,21 +288,33 @@ mod tests {
                 offloaded,
             })
         };
-        // (source, destination, offload, moved) -> new base
-        let row = |source, destination, offload, moved, want| {
-            let after = After {
-                source,
-                destination,
-                offload,
-                moved,
-            };
-            (after, want)
+        // (source, destination, offload, moved) -> new base, at full
+        // fidelity and at one that keeps whole seconds only
+        let at = |fidelity| {
+            move |source, destination, offload, moved, want| {
+                let after = After {
+                    source,
+                    destination,
+                    offload,
+                    moved,
+                    fidelity,
+                };
+                (after, want)
+            }
         };
+        let row = at(Fidelity::EXACT);
+        let seconds = at(Fidelity {
+            mtime_step_ns: 1_000_000_000,
+            modes: true,
+        });
         let (f1, f1_later, f2) = (Some(&file1), Some(&file1_later), Some(&file2));
         let rows = [
             row(f1, f1, None, false, recorded(&file1, false)),
-            // The source's state is recorded (its mtime, its mode).
-            row(f1, f1_later, None, false, recorded(&file1, false)),
+            // Another mtime is no exact copy: the next run copies it ...
+            row(f1, f1_later, None, false, NewBase::Keep),
+            // ... unless neither root can tell them apart; the source's own
+            // state is recorded.
+            seconds(f1, f1_later, None, false, recorded(&file1, false)),
             row(f1, f2, None, false, NewBase::Keep),
             row(f1, None, None, false, NewBase::Keep),
             row(None, f1, None, false, NewBase::Keep),
@@ -372,6 +400,7 @@ mod tests {
         let c = &outcome.counts;
         let counts = [
             ("copied", c.copied),
+            ("updated", c.updated),
             ("deleted", c.deleted),
             ("moved", c.moved),
             ("renamed", c.renamed),
@@ -413,6 +442,16 @@ mod tests {
                 [f(), f()],
                 vec![applied(Verb::Copy, verified_copy(), done("verified"))],
                 "destination:p=File; base:p=File; p copy done; close:p; copied=1; bytes=5; verified=1",
+            ),
+            (
+                "a copy onto the same content: counted apart, no bytes",
+                [f(), f()],
+                vec![applied(
+                    Verb::Copy,
+                    vec![holds(B, "p", f()), Change::Verified, Change::MetadataOnly],
+                    done("verified"),
+                )],
+                "destination:p=File; base:p=File; p copy done; close:p; updated=1; verified=1",
             ),
             (
                 "a copy over an old version: its trash is recorded",
@@ -526,7 +565,7 @@ mod tests {
                 Side::Source => source.as_ref(),
                 Side::Destination => destination.as_ref(),
             };
-            let batch = settle(applied, now, &mut outcome);
+            let batch = settle(applied, now, Fidelity::EXACT, &mut outcome);
             assert_eq!(summary(&batch, &outcome), want, "{case}");
         }
     }

@@ -24,10 +24,10 @@ use super::confined::{
     self, LISTABLE, is_absent, make_dirs, open_beneath, parent_of, stat_beneath,
 };
 use super::folder::{Folder, Folders, identity_of, record_of};
-use super::{CommitError, Location, Opened, Reader, Staged};
+use super::{CommitError, Link, Location, Opened, Reader, Staged};
 use crate::index::Record;
 use crate::scan::{Scan, Walk};
-use conduit_contract::{Digest, Kind};
+use conduit_contract::{Digest, Fidelity, Kind};
 
 /// The marker file inside a root's bookkeeping folder: its content is the
 /// root's id, which the index remembers. A missing or different marker means
@@ -123,14 +123,22 @@ impl LocalRoot {
         Ok(())
     }
 
-    /// The bookkeeping folder, created if missing and made private.
+    /// The bookkeeping folder, created if missing and made private. Making
+    /// it leaves the root's own mtime as it was: it is the user's.
     fn bookkeeping(&self) -> io::Result<OwnedFd> {
+        let before = rustix::fs::fstat(&self.dir)?;
         match rustix::fs::mkdirat(
             &self.dir,
             crate::BOOKKEEPING_DIR,
             Mode::from_raw_mode(PRIVATE),
         ) {
-            Ok(()) | Err(Errno::EXIST) => {}
+            Ok(()) => {
+                let mtime = record_of(&before, None).mtime_ns;
+                if let Err(e) = rustix::fs::futimens(&self.dir, &mtime_only(mtime)) {
+                    tracing::debug!(root = %self.path.display(), "cannot keep the root's mtime: {e}");
+                }
+            }
+            Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
         let fd = open_beneath(
@@ -140,7 +148,7 @@ impl LocalRoot {
             Mode::empty(),
         )
         .map_err(|e| self.explain(crate::BOOKKEEPING_DIR, e))?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(PRIVATE))?;
+        chmod_where_kept(&fd, PRIVATE)?;
         Ok(fd)
     }
 
@@ -386,7 +394,52 @@ impl Location for LocalRoot {
 
     // ---- reading ----------------------------------------------------------
 
+    /// An unnamed probe file in the bookkeeping folder (`O_TMPFILE`, so no
+    /// folder's mtime changes; a named one in the staging area where the
+    /// filesystem has no such files): the mtime it keeps of an odd second
+    /// with nine digits of nanoseconds, and whether a mode sticks.
+    fn fidelity(&self) -> io::Result<Fidelity> {
+        const PROBE_NS: i64 = 1_600_000_001_123_456_789;
+        let probe = |fd: &OwnedFd| -> io::Result<(bool, i64)> {
+            let modes = rustix::fs::fchmod(fd, Mode::from_raw_mode(0o640)).is_ok()
+                && rustix::fs::fstat(fd)?.st_mode & 0o7777 == 0o640;
+            rustix::fs::futimens(fd, &mtime_only(PROBE_NS))?;
+            Ok((modes, record_of(&rustix::fs::fstat(fd)?, None).mtime_ns))
+        };
+        let bookkeeping = self.bookkeeping()?;
+        let unnamed = rustix::fs::openat(
+            &bookkeeping,
+            ".",
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        );
+        let (modes, kept) = match unnamed {
+            Ok(fd) => probe(&fd)?,
+            Err(_) => {
+                let staging = self.staging()?;
+                let temp = format!("probe-{}", staging.next.fetch_add(1, Ordering::Relaxed));
+                let result = rustix::fs::openat(
+                    &staging.dir,
+                    temp.as_str(),
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(io::Error::from)
+                .and_then(|fd| probe(&fd));
+                let _ = rustix::fs::unlinkat(&staging.dir, temp.as_str(), AtFlags::empty());
+                result?
+            }
+        };
+        Ok(Fidelity {
+            mtime_step_ns: mtime_step(PROBE_NS, kept),
+            modes,
+        })
+    }
+
     fn stat(&self, rel: &str) -> io::Result<Option<Record>> {
+        if rel.is_empty() {
+            return Ok(Some(record_of(&rustix::fs::fstat(&self.dir)?, None)));
+        }
         let stat = stat_beneath(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
         Ok(stat.map(|s| record_of(&s, None)))
     }
@@ -497,9 +550,10 @@ impl Location for LocalRoot {
             };
             out.flush()?;
             crate::testhook::point("stage:written");
+            keep_owner(&out, owner)?;
             let ours = rustix::fs::fstat(&out)?;
             let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
-            rustix::fs::fchmod(&out, Mode::from_raw_mode(mode))?;
+            chmod_where_kept(&out, mode)?;
             rustix::fs::futimens(&out, &mtime_only(mtime_ns))?;
             Ok(())
         })();
@@ -562,21 +616,71 @@ impl Location for LocalRoot {
         Ok(trashed)
     }
 
+    /// The link gets its owner and mtime while staged: a rename keeps both.
     fn make_symlink(
         &self,
-        target: &[u8],
+        link: &Link,
         rel: &str,
         generation: i64,
         expected: Option<&Record>,
     ) -> Result<Option<String>, CommitError> {
         let staging = self.staging()?;
         let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
-        rustix::fs::symlinkat(target, &staging.dir, temp.as_str()).map_err(io::Error::from)?;
-        let staged = Staged::new(temp, rel);
+        let staged = Staged::new(temp.clone(), rel);
+        let made = (|| {
+            rustix::fs::symlinkat(link.target.as_slice(), &staging.dir, temp.as_str())?;
+            if running_as_root() {
+                let (uid, gid) = link.owner;
+                rustix::fs::chownat(
+                    &staging.dir,
+                    temp.as_str(),
+                    Some(rustix::fs::Uid::from_raw(uid)),
+                    Some(rustix::fs::Gid::from_raw(gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?;
+            }
+            rustix::fs::utimensat(
+                &staging.dir,
+                temp.as_str(),
+                &mtime_only(link.mtime_ns),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+            Ok::<_, io::Error>(())
+        })();
+        if let Err(e) = made {
+            self.discard(staged);
+            return Err(e.into());
+        }
         self.commit(staged, generation, expected)
     }
 
+    /// Through one descriptor of the file itself: checked against
+    /// `expected`, then changed, so nothing else can be changed instead.
+    fn set_metadata(
+        &self,
+        rel: &str,
+        expected: &Record,
+        mode: u32,
+        mtime_ns: i64,
+        owner: (u32, u32),
+    ) -> Result<(), CommitError> {
+        let (file, stat) =
+            confined::open_regular(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
+        if expected.stale_against(&record_of(&stat, None)) {
+            return Err(CommitError::Changed);
+        }
+        keep_owner(&file, owner)?;
+        let ours = rustix::fs::fstat(&file).map_err(io::Error::from)?;
+        let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
+        chmod_where_kept(&file, mode)?;
+        rustix::fs::futimens(&file, &mtime_only(mtime_ns)).map_err(io::Error::from)?;
+        Ok(())
+    }
+
     fn set_mtime(&self, rel: &str, mtime_ns: i64) -> io::Result<()> {
+        if rel.is_empty() {
+            return Ok(rustix::fs::futimens(&self.dir, &mtime_only(mtime_ns))?);
+        }
         let (parent, name) = parent_of(self.dir.as_fd(), rel).map_err(|e| self.explain(rel, e))?;
         let times = mtime_only(mtime_ns);
         Ok(rustix::fs::utimensat(
@@ -590,9 +694,10 @@ impl Location for LocalRoot {
     fn set_mode(&self, rel: &str, mode: u32, owner: (u32, u32)) -> io::Result<()> {
         let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
             .map_err(|e| self.explain(rel, e))?;
+        keep_owner(&fd, owner)?;
         let ours = rustix::fs::fstat(&fd)?;
         let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
-        Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?)
+        chmod_where_kept(&fd, mode)
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -765,6 +870,51 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// Root keeps ownership, as `rsync -a` and `cp -a` do; anyone else's
+/// copies are their own.
+fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Give an open copy the original's owner, when running as root and where
+/// the filesystem keeps owners. Done before its mode is set: a change of
+/// owner clears setuid and setgid.
+fn keep_owner(fd: impl AsFd, (uid, gid): (u32, u32)) -> io::Result<()> {
+    if !running_as_root() {
+        return Ok(());
+    }
+    let changed = rustix::fs::fchown(
+        &fd,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    );
+    kept_unless_unsupported(fd, changed)
+}
+
+/// Set permission bits where the filesystem keeps them: FAT and exFAT have
+/// none (their modes come from the mount), and refuse or ignore a chmod.
+fn chmod_where_kept(fd: impl AsFd, mode: u32) -> io::Result<()> {
+    let changed = rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode));
+    kept_unless_unsupported(fd, changed)
+}
+
+/// `result` of changing `fd`'s mode or owner, with "this filesystem has no
+/// such thing" taken as done: not implemented, not supported, or refused
+/// to the file's own owner, which a filesystem with modes never does.
+fn kept_unless_unsupported(fd: impl AsFd, result: rustix::io::Result<()>) -> io::Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Errno::NOSYS | Errno::OPNOTSUPP) => Ok(()),
+        Err(Errno::PERM)
+            if rustix::fs::fstat(&fd)
+                .is_ok_and(|s| s.st_uid == rustix::process::geteuid().as_raw()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Permission bits for a copy owned by `ours` of an original owned by
 /// `theirs`: setuid only where the user is the same, setgid only where the
 /// group is, so no copy ever runs with rights its original did not grant.
@@ -794,6 +944,24 @@ fn mtime_only(ns: i64) -> Timestamps {
     }
 }
 
+/// The finest common mtime resolution (ns, 100 ns as NTFS, µs, ms, 10 ms
+/// as exFAT, 1 s, 2 s as FAT) that explains `written` coming back as `kept`.
+fn mtime_step(written: i64, kept: i64) -> i64 {
+    const STEPS: [i64; 7] = [
+        1,
+        100,
+        1_000,
+        1_000_000,
+        10_000_000,
+        1_000_000_000,
+        2_000_000_000,
+    ];
+    STEPS
+        .into_iter()
+        .find(|&step| written.div_euclid(step) * step == kept)
+        .unwrap_or(2_000_000_000)
+}
+
 /// `bytes` random bytes as hex.
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -808,6 +976,35 @@ fn random_hex(bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setuid_and_setgid_only_for_the_same_owner() {
+        let (me, other) = ((1, 2), (3, 4));
+        assert_eq!(
+            kept_mode(0o106755, me, me),
+            0o6755,
+            "file type bits dropped"
+        );
+        assert_eq!(kept_mode(0o6755, me, other), 0o755);
+        assert_eq!(kept_mode(0o6755, (1, 2), (1, 9)), 0o4755);
+        assert_eq!(kept_mode(0o6755, (1, 2), (9, 2)), 0o2755);
+    }
+
+    #[test]
+    fn mtime_steps() {
+        let t = 1_600_000_001_123_456_789;
+        for (kept, step) in [
+            (t, 1),
+            (1_600_000_001_123_456_700, 100),
+            (1_600_000_001_123_456_000, 1_000),
+            (1_600_000_001_120_000_000, 10_000_000),
+            (1_600_000_001_000_000_000, 1_000_000_000),
+            (1_600_000_000_000_000_000, 2_000_000_000),
+            (5, 2_000_000_000),
+        ] {
+            assert_eq!(mtime_step(t, kept), step, "{kept}");
+        }
+    }
 
     /// What a remote source sends arrives as a stream; it lands like a local
     /// copy: the content, the mode and the mtime asked for, committed over

@@ -24,7 +24,7 @@ pub use local::LocalRoot;
 
 use crate::index::Record;
 use crate::scan::{IGNORE_FILE, IGNORE_FILE_LIMIT, IgnoreFile, Scan, Walk};
-use conduit_contract::{Digest, Kind};
+use conduit_contract::{Digest, Fidelity, Kind};
 
 /// One root, wherever it lives. Every operation is confined to the root: no
 /// path resolves outside it, none follows a symlink inside it. Destructive
@@ -36,6 +36,10 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
     /// this machine: two roots with one identity are one folder (a bind
     /// mount, a second mount of a disk). None for a root elsewhere.
     fn identity(&self) -> io::Result<Option<(u64, u64)>>;
+
+    /// What this root keeps of a file's metadata (mtime resolution, POSIX
+    /// modes), probed once per run in the staging area.
+    fn fidelity(&self) -> io::Result<Fidelity>;
 
     // ---- the root marker ---------------------------------------------------
 
@@ -60,7 +64,8 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
 
     // ---- reading -----------------------------------------------------------
 
-    /// The current state of `rel` (no digest), or none if it is absent.
+    /// The current state of `rel` (no digest), or none if it is absent;
+    /// `""` is the root folder itself.
     fn stat(&self, rel: &str) -> io::Result<Option<Record>>;
 
     /// Open the regular file `rel` for reading.
@@ -122,17 +127,30 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
     /// file or symlink in its way goes to the trash first (returned).
     fn make_dir(&self, rel: &str, generation: i64) -> io::Result<Option<String>>;
 
-    /// Create symlink `rel` pointing at `target`, replacing `expected` as
+    /// Create symlink `rel` as `link` says, replacing `expected` as
     /// [`Location::commit`] does.
     fn make_symlink(
         &self,
-        target: &[u8],
+        link: &Link,
         rel: &str,
         generation: i64,
         expected: Option<&Record>,
     ) -> Result<Option<String>, CommitError>;
 
-    /// Set the mtime of `rel` (a symlink's own, never its target's).
+    /// Give the file `rel`, still `expected`, the metadata of a copy (its
+    /// content is the original's already): `mode` as
+    /// [`Location::stage_file`] keeps it, `mtime_ns`, and as root `owner`.
+    fn set_metadata(
+        &self,
+        rel: &str,
+        expected: &Record,
+        mode: u32,
+        mtime_ns: i64,
+        owner: (u32, u32),
+    ) -> Result<(), CommitError>;
+
+    /// Set the mtime of `rel` (a symlink's own, never its target's; `""`:
+    /// the root folder's).
     fn set_mtime(&self, rel: &str, mtime_ns: i64) -> io::Result<()>;
 
     /// Give folder `rel` its permission bits: `mode`, minus setuid and
@@ -179,6 +197,20 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
 /// root on another device or in a bucket gets its opener here.
 pub fn open(root: &std::path::Path) -> io::Result<Box<dyn Location>> {
     Ok(Box::new(LocalRoot::open(root)?))
+}
+
+/// What both roots keep of files' metadata. A root that cannot be probed
+/// (read-only) is taken as exact: it is not written this run anyway.
+pub fn fidelity(roots: &[Box<dyn Location>; 2]) -> Fidelity {
+    roots
+        .iter()
+        .fold(Fidelity::EXACT, |both, root| match root.fidelity() {
+            Ok(f) => both.and(f),
+            Err(e) => {
+                tracing::warn!(%root, "cannot probe what the root keeps: {e}");
+                both
+            }
+        })
 }
 
 /// The `.conduitignore` of each root that has one.
@@ -248,6 +280,17 @@ impl Staged {
     pub(crate) fn token(&self) -> &str {
         &self.token
     }
+}
+
+/// A symlink to write: its target and what it keeps of the original.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// Where the link points, as bytes.
+    pub target: Vec<u8>,
+    /// The link's own mtime.
+    pub mtime_ns: i64,
+    /// The original's owner (kept when running as root).
+    pub owner: (u32, u32),
 }
 
 /// Why a commit did not happen.

@@ -18,21 +18,79 @@ pub use types::{
     digest_from_bytes, digest_to_bytes,
 };
 
-/// The part of a state that decides content equality and change classes.
+/// The part of a state the contract's rules compare: what a copy keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Content {
     pub kind: Kind,
     /// Known for files and symlinks (of the link target) that could be read.
     pub digest: Option<Digest>,
+    /// Permission bits (files and folders; a symlink has none of its own).
+    pub mode: u32,
+    /// Modification time (files and symlinks; a folder's follows what is
+    /// written inside it, so it is kept but never compared).
+    pub mtime_ns: i64,
 }
 
 impl Content {
-    /// Same kind and, for files and symlinks, equal known digests. Folders
-    /// are equal by kind: their content is their entries, decided one by one.
-    pub fn same_as(&self, other: &Content) -> bool {
+    /// Same data: same kind and, for files and symlinks, equal known
+    /// digests. Folders are equal by kind: their content is their entries,
+    /// decided one by one.
+    pub fn same_data(&self, other: &Content) -> bool {
         self.kind == other.kind
             && (self.kind == Kind::Directory
                 || (self.digest.is_some() && self.digest == other.digest))
+    }
+
+    /// Same metadata, as far as the kind has it: the mode of files and
+    /// folders, the mtime of files and symlinks.
+    pub fn same_metadata(&self, other: &Content) -> bool {
+        let mode = self.kind == Kind::Symlink || self.mode == other.mode;
+        let mtime = self.kind == Kind::Directory || self.mtime_ns == other.mtime_ns;
+        mode && mtime
+    }
+
+    /// An exact copy: same data and same metadata. A mode-only or
+    /// mtime-only change is a change.
+    pub fn same_as(&self, other: &Content) -> bool {
+        self.same_data(other) && self.same_metadata(other)
+    }
+}
+
+/// What two roots can both keep, probed once per root: states are compared
+/// at this fidelity, so a root that rounds mtimes (FAT: 2 s) or has no
+/// POSIX modes never looks changed by its own rounding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fidelity {
+    /// Mtimes are compared after flooring to this many nanoseconds.
+    pub mtime_step_ns: i64,
+    /// Permission bits are kept (and compared).
+    pub modes: bool,
+}
+
+impl Fidelity {
+    /// A root that keeps nanosecond mtimes and POSIX modes.
+    pub const EXACT: Fidelity = Fidelity {
+        mtime_step_ns: 1,
+        modes: true,
+    };
+
+    /// What both `self` and `other` can keep.
+    pub fn and(self, other: Fidelity) -> Fidelity {
+        Fidelity {
+            mtime_step_ns: self.mtime_step_ns.max(other.mtime_step_ns).max(1),
+            modes: self.modes && other.modes,
+        }
+    }
+
+    /// `state` as this fidelity sees it: mtime floored to the step, mode
+    /// cleared where modes are not kept.
+    pub fn normalize(&self, mut state: State) -> State {
+        let step = self.mtime_step_ns.max(1);
+        state.mtime_ns = state.mtime_ns.div_euclid(step) * step;
+        if !self.modes {
+            state.mode = 0;
+        }
+        state
     }
 }
 
@@ -117,27 +175,34 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn file(d: u64) -> Option<Content> {
+    fn of(kind: Kind, digest: Option<u64>, mode: u32, mtime_ns: i64) -> Option<Content> {
         Some(Content {
-            kind: Kind::File,
-            digest: Some((d, 0, 0, 0)),
+            kind,
+            digest: digest.map(|d| (d, 0, 0, 0)),
+            mode,
+            mtime_ns,
         })
     }
 
+    fn file(d: u64) -> Option<Content> {
+        of(Kind::File, Some(d), 0o644, 10)
+    }
+
     fn link(d: u64) -> Option<Content> {
-        Some(Content {
-            kind: Kind::Symlink,
-            digest: Some((d, 0, 0, 0)),
-        })
+        of(Kind::Symlink, Some(d), 0o777, 10)
     }
 
     const DIR: Option<Content> = Some(Content {
         kind: Kind::Directory,
         digest: None,
+        mode: 0o755,
+        mtime_ns: 10,
     });
     const UNREADABLE: Option<Content> = Some(Content {
         kind: Kind::File,
         digest: None,
+        mode: 0o644,
+        mtime_ns: 10,
     });
 
     #[test]
@@ -158,10 +223,46 @@ mod tests {
             (DIR, file(1), TypeChanged),
             (link(1), link(2), Modified),
             (link(1), file(1), TypeChanged),
+            // Metadata is part of what a copy keeps.
+            (file(1), of(Kind::File, Some(1), 0o600, 10), Modified),
+            (file(1), of(Kind::File, Some(1), 0o644, 11), Modified),
+            (link(1), of(Kind::Symlink, Some(1), 0o777, 11), Modified),
+            (link(1), of(Kind::Symlink, Some(1), 0o755, 10), Unchanged),
+            (DIR, of(Kind::Directory, None, 0o700, 10), Modified),
+            (DIR, of(Kind::Directory, None, 0o755, 99), Unchanged),
         ];
         for (i, (base, now, want)) in rows.into_iter().enumerate() {
             assert_eq!(classify(base, now), want, "row {i}");
         }
+    }
+
+    #[test]
+    fn fidelity_floors_mtimes_and_drops_modes_it_cannot_keep() {
+        let state = State {
+            kind: Kind::File,
+            size: 1,
+            mtime_ns: 3_999_999_999,
+            mode: 0o640,
+            digest: None,
+        };
+        let fat = Fidelity {
+            mtime_step_ns: 2_000_000_000,
+            modes: false,
+        };
+        let both = Fidelity::EXACT.and(fat);
+        assert_eq!(both, fat);
+        let seen = both.normalize(state);
+        assert_eq!((seen.mtime_ns, seen.mode), (2_000_000_000, 0));
+        let before_epoch = Fidelity::EXACT.and(Fidelity {
+            mtime_step_ns: 1_000_000_000,
+            modes: true,
+        });
+        let old = before_epoch.normalize(State {
+            mtime_ns: -1,
+            ..state
+        });
+        assert_eq!((old.mtime_ns, old.mode), (-1_000_000_000, 0o640));
+        assert_eq!(Fidelity::EXACT.normalize(state), state);
     }
 
     #[test]

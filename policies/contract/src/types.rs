@@ -112,6 +112,8 @@ impl State {
         crate::Content {
             kind: self.kind,
             digest: self.digest,
+            mode: self.mode,
+            mtime_ns: self.mtime_ns,
         }
     }
 }

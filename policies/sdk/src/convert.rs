@@ -177,6 +177,8 @@ impl State {
         c::Content {
             kind: self.kind.into(),
             digest: self.digest,
+            mode: self.mode,
+            mtime_ns: self.mtime_ns,
         }
     }
 }

@@ -111,6 +111,12 @@ impl State {
     /// True when both states hold the same content: same kind and, for files
     /// and symlinks, equal known digests. Directories are equal by kind.
     pub fn same_content(&self, other: &State) -> bool {
+        self.content().same_data(&other.content())
+    }
+
+    /// True when one is an exact copy of the other: same content, and the
+    /// same mode (files, folders) and mtime (files, symlinks).
+    pub fn same_as(&self, other: &State) -> bool {
         self.content().same_as(&other.content())
     }
 }
@@ -147,11 +153,21 @@ impl Entry {
         }
     }
 
-    /// True when both sides are present with the same content, or both absent.
+    /// True when each side is an exact copy of the other (content, mode
+    /// and mtime), or both are absent.
     pub fn sides_agree(&self) -> bool {
         match (&self.source, &self.destination) {
-            (Some(a), Some(b)) => a.same_content(b),
+            (Some(a), Some(b)) => a.same_as(b),
             (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// True when both sides hold the same content, whatever their mode and
+    /// mtime: a copy between them only has to set metadata.
+    pub fn content_agrees(&self) -> bool {
+        match (&self.source, &self.destination) {
+            (Some(a), Some(b)) => a.same_content(b),
             _ => false,
         }
     }

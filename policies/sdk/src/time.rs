@@ -26,8 +26,10 @@ pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
 }
 
 /// The name a conflicting version is kept under:
-/// `<stem>.conflict-<YYYYMMDD-HHMMSS>-<source|destination>[.<ext>]`, in the
-/// same directory as `path`.
+/// `<stem>.conflict-<YYYYMMDD-HHMMSS.mmm>-<source|destination>[.<ext>]`, in
+/// the same directory as `path`. The milliseconds keep conflicts of
+/// separate runs within one second apart (conflicts of one run are kept
+/// apart by [`ConflictNames`]).
 pub fn conflict_name(path: &str, now_ns: i64, side: crate::Side) -> String {
     conflict_name_numbered(path, now_ns, side, None)
 }
@@ -59,9 +61,10 @@ fn conflict_name_numbered(path: &str, now_ns: i64, side: crate::Side, n: Option<
         _ => (name, ""),
     };
     let (y, mo, d, h, mi, s) = civil_from_unix(now_ns.div_euclid(1_000_000_000));
+    let ms = now_ns.rem_euclid(1_000_000_000) / 1_000_000;
     let counter = n.map(|n| format!("-{n}")).unwrap_or_default();
     let tag = format!(
-        ".conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}{counter}",
+        ".conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}.{ms:03}-{}{counter}",
         side.name()
     );
     format!("{dir}{}", fit_name(stem, &tag, ext))
@@ -126,27 +129,27 @@ mod tests {
 
     #[test]
     fn conflict_names() {
-        let t = 1_700_000_000_000_000_000;
+        let t = 1_700_000_000_042_000_000;
         let cases = [
             (
                 "a/report.pdf",
                 Side::Source,
-                "a/report.conflict-20231114-221320-source.pdf",
+                "a/report.conflict-20231114-221320.042-source.pdf",
             ),
             (
                 "notes",
                 Side::Destination,
-                "notes.conflict-20231114-221320-destination",
+                "notes.conflict-20231114-221320.042-destination",
             ),
             (
                 ".bashrc",
                 Side::Source,
-                ".bashrc.conflict-20231114-221320-source",
+                ".bashrc.conflict-20231114-221320.042-source",
             ),
             (
                 "x/a.tar.gz",
                 Side::Source,
-                "x/a.tar.conflict-20231114-221320-source.gz",
+                "x/a.tar.conflict-20231114-221320.042-source.gz",
             ),
         ];
         for (path, side, want) in cases {
@@ -167,7 +170,7 @@ mod tests {
             let file = got.strip_prefix("dir/").unwrap();
             assert!(file.len() <= NAME_MAX, "{} bytes: {file}", file.len());
             assert!(
-                file.contains(".conflict-20231114-221320-destination"),
+                file.contains(".conflict-20231114-221320.000-destination"),
                 "{file}"
             );
             assert_ne!(file, name);

@@ -168,6 +168,18 @@ fn merge(
         return;
     }
     let (a, b) = (e.source.as_ref(), e.destination.as_ref());
+    if let (true, Some(a), Some(b)) = (e.content_agrees(), a, b) {
+        // Same content, other mode or mtime: never a conflict. The side that
+        // changed gives its metadata; if both did, the newer.
+        let from = match (e.source_change, e.destination_change) {
+            (_, Change::Unchanged) => Side::Source,
+            (Change::Unchanged, _) => Side::Destination,
+            _ if b.mtime_ns > a.mtime_ns => Side::Destination,
+            _ => Side::Source,
+        };
+        plan.push(act::copy(i, from));
+        return;
+    }
     for (side, state) in [(Side::Source, a), (Side::Destination, b)] {
         if state.is_some_and(|s| s.kind == Kind::File && s.digest.is_none()) {
             plan.push(act::skip(
@@ -271,8 +283,11 @@ fn keep_both(
     plan.push(act::copy(i, winner));
 }
 
-/// A path deleted on one side plus a path created with the same content on
-/// that side is a rename: rename on the other side instead of copy + delete.
+/// A path deleted on one side plus a path created on that side as its exact
+/// copy (content, mode and mtime: what `mv` keeps) is a rename: rename on
+/// the other side instead of copy + delete. Among equal candidates the one
+/// whose path is most like the old one is taken, so equal files moved
+/// together keep their own names' metadata.
 fn detect_renames(entries: &[Entry], plan: &mut Vec<Action>, settled: &mut [bool]) {
     for side in [Side::Source, Side::Destination] {
         let other = side.other();
@@ -302,13 +317,36 @@ fn detect_renames(entries: &[Entry], plan: &mut Vec<Action>, settled: &mut [bool
             let Some(targets) = old.digest.and_then(|d| created.get_mut(&d)) else {
                 continue;
             };
-            if let Some(j) = targets.pop() {
+            let best = targets
+                .iter()
+                .enumerate()
+                .filter(|&(_, &j)| entries[j].state(side).is_some_and(|s| s.same_as(old)))
+                .max_by_key(|&(_, &j)| likeness(e, &entries[j]))
+                .map(|(at, _)| at);
+            if let Some(at) = best {
+                let j = targets.swap_remove(at);
                 plan.push(act::rename(i, other, entries[j].path.clone()));
                 settled[i] = true;
                 settled[j] = true;
             }
         }
     }
+}
+
+/// How alike two paths are: the same file name first, then the length of
+/// the common leading part, then the shorter.
+fn likeness(a: &Entry, b: &Entry) -> (bool, usize, std::cmp::Reverse<usize>) {
+    let common = a
+        .path
+        .bytes()
+        .zip(b.path.bytes())
+        .take_while(|(x, y)| x == y)
+        .count();
+    (
+        a.file_name() == b.file_name(),
+        common,
+        std::cmp::Reverse(b.path.len()),
+    )
 }
 
 #[cfg(target_arch = "wasm32")]
