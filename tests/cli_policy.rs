@@ -120,21 +120,26 @@ fn policy_test_prints_the_validated_plan() {
     let plan = stdout_json(&out);
     assert_eq!(plan["policy"], "synchronize");
     let actions = plan["actions"].as_array().unwrap();
-    assert_eq!(actions.len(), 2);
+    assert_eq!(actions.len(), 3);
+    // The conflict, reported with the rule that settles it, then the copy.
     assert_eq!(
         (actions[0]["path"].as_str(), actions[0]["action"].as_str()),
+        (Some("a.txt"), Some("conflict"))
+    );
+    assert_eq!(
+        (actions[1]["path"].as_str(), actions[1]["action"].as_str()),
         (Some("a.txt"), Some("copy"))
     );
-    assert_eq!(actions[0]["from"], "source");
+    assert_eq!(actions[1]["from"], "source");
     assert_eq!(
-        (actions[1]["path"].as_str(), actions[1]["from"].as_str()),
+        (actions[2]["path"].as_str(), actions[2]["from"].as_str()),
         (Some("b.txt"), Some("source"))
     );
 
-    // Default keep-both instead: three actions on a.txt.
+    // Default keep-both instead: the conflict and three actions on a.txt.
     let out = conduit(home.path(), &["policy", "test", "synchronize", &diff]);
     let actions = stdout_json(&out)["actions"].as_array().unwrap().clone();
-    assert_eq!(actions.iter().filter(|a| a["path"] == "a.txt").count(), 3);
+    assert_eq!(actions.iter().filter(|a| a["path"] == "a.txt").count(), 4);
 }
 
 #[test]

@@ -154,7 +154,7 @@ fn a_dry_run_reports_the_plan_and_changes_nothing() {
     let (a, b) = (snapshot(&w.a), snapshot(&w.b));
     let history = w.run(&["history", "mirror", "--json"]).expect(0).json();
 
-    let r = w.sync("mirror", &["--dry-run"], 0);
+    let r = w.dry_run("mirror");
     assert_eq!(r["dry_run"], true);
     assert_eq!((n(&r, "copied"), n(&r, "deleted")), (2, 2), "{r}");
     assert_eq!(n(&r, "verified"), 0);
@@ -173,11 +173,17 @@ fn a_dry_run_reports_the_plan_and_changes_nothing() {
     assert_eq!((n(&real, "copied"), n(&real, "deleted")), (2, 2));
     assert_eq!(tree(&w.b), tree(&w.a));
     let after = w.run(&["history", "mirror", "--json"]).expect(0).json();
+    // Only the real run is in the history; the dry run used up no number.
     assert_eq!(
         after.as_array().unwrap().len(),
-        history.as_array().unwrap().len() + 2
+        history.as_array().unwrap().len() + 1
     );
-    assert_eq!(after[1]["dry_run"], true, "{after}");
+    assert_eq!(after[0]["dry_run"], false, "{after}");
+    assert_eq!(
+        after[0]["generation"].as_i64(),
+        history[0]["generation"].as_i64().map(|g| g + 1),
+        "{after}"
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use serde_json::Value;
 const COUNTERS: &[&str] = &[
     "copied",
     "updated",
+    "unresolved",
     "deleted",
     "moved",
     "renamed",
@@ -34,6 +35,7 @@ const COUNTERS: &[&str] = &[
 const DECISIONS: &[&str] = &[
     "copied",
     "updated",
+    "unresolved",
     "deleted",
     "moved",
     "renamed",
@@ -270,7 +272,9 @@ fn check(row: &Row) {
     let before = all_contents(&w);
 
     let lo = stamp_now();
-    let r = w.sync("sync", &[], 0);
+    // A conflict left for `resolve` is not in sync: exit 3.
+    let left_over = row.counts.iter().any(|&(k, v)| k == "unresolved" && v > 0);
+    let r = w.sync("sync", &[], if left_over { 3 } else { 0 });
     let hi = stamp_now();
     for key in DECISIONS {
         let want = row
@@ -308,12 +312,20 @@ fn check(row: &Row) {
 
     // Converged: the next run has nothing to do but report open conflicts
     // (and skip what waits for them).
-    let again = w.sync("sync", &[], 0);
-    let pending = ["conflicts", "skipped"];
+    let again = w.sync("sync", &[], if left_over { 3 } else { 0 });
+    let pending = ["unresolved", "skipped"];
+    assert_eq!(
+        n(&again, "conflicts"),
+        n(&r, "unresolved"),
+        "row {name:?}: {again}"
+    );
     for key in pending {
         assert_eq!(n(&again, key), n(&r, key), "{key} in row {name:?}: {again}");
     }
-    for key in COUNTERS.iter().filter(|k| !pending.contains(k)) {
+    for key in COUNTERS
+        .iter()
+        .filter(|k| !pending.contains(k) && **k != "conflicts")
+    {
         assert_eq!(n(&again, key), 0, "{key} in row {name:?}'s re-run: {again}");
     }
 }
@@ -447,7 +459,7 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             a: &[Put("f.txt", "edited on a", OLDER)],
             b: &[Del("f.txt")],
             want: &[("f.txt", "edited on a")],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -455,7 +467,7 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             a: &[Del("f.txt")],
             b: &[Put("f.txt", "edited on b", OLDER)],
             want: &[("f.txt", "edited on b")],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -464,7 +476,7 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             a: &[Put("f.txt", "edited on a", OLDER)],
             b: &[Del("f.txt")],
             want: &[("f.txt", "edited on a")],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -472,7 +484,7 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             a: &[Mv("f.txt", "g.txt")],
             b: &[Put("f.txt", "edited on b", NEWER)],
             want: &[("f.txt", "edited on b"), ("g.txt", "base")],
-            counts: &[("copied", 2)],
+            counts: &[("copied", 2), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -503,7 +515,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             a: OLD_LARGE,
             b: NEW_SMALL,
             want: &[("f.txt", B), ("f.conflict-T-source.txt", A)],
-            counts: &[("copied", 2), ("renamed", 1)],
+            counts: &[("copied", 2), ("renamed", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -514,7 +526,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
                 ("f.txt", "new a"),
                 ("f.conflict-T-destination.txt", "old b"),
             ],
-            counts: &[("copied", 2), ("renamed", 1)],
+            counts: &[("copied", 2), ("renamed", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -524,7 +536,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: NEW_SMALL,
             want: &[("f.txt", B)],
             trash_a: &[("f.txt", A)],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -534,7 +546,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: NEW_SMALL,
             want: &[("f.txt", A)],
             trash_b: &[("f.txt", B)],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -544,7 +556,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: NEW_SMALL,
             want: &[("f.txt", A)],
             trash_b: &[("f.txt", B)],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -554,7 +566,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: NEW_SMALL,
             want: &[("f.txt", B)],
             trash_a: &[("f.txt", A)],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -564,7 +576,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: NEW_SMALL,
             want: &[("f.txt", A)],
             trash_b: &[("f.txt", B)],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -574,7 +586,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: &[Put("f.txt", "bbbb", NEWER)],
             want: &[("f.txt", "bbbb")],
             trash_a: &[("f.txt", "aaaa")],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
         Row {
@@ -584,7 +596,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: NEW_SMALL,
             want: &[("f.txt", A)],
             want_b: Some(&[("f.txt", B)]),
-            counts: &[("conflicts", 1)],
+            counts: &[("conflicts", 1), ("unresolved", 1)],
             ..ROW
         },
         Row {
@@ -597,7 +609,12 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
                 ("docs/n.conflict-T-destination.md", "b's n"),
             ],
             // docs/ is accepted; the conflict copy and the winner are copied.
-            counts: &[("copied", 2), ("renamed", 1), ("accepted", 1)],
+            counts: &[
+                ("copied", 2),
+                ("renamed", 1),
+                ("accepted", 1),
+                ("conflicts", 1),
+            ],
             ..ROW
         },
         Row {
@@ -607,7 +624,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             b: &[Put("n.txt", "b's n", NEWER)],
             want: &[("f.txt", "base"), ("n.txt", "a's n")],
             trash_b: &[("n.txt", "b's n")],
-            counts: &[("copied", 1)],
+            counts: &[("copied", 1), ("conflicts", 1)],
             ..ROW
         },
     ];
@@ -649,7 +666,7 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
         b: TO_FOLDER,
         want: folder_wins,
         // The conflict copy, the folder and the file in it.
-        counts: &[("copied", 3), ("renamed", 1)],
+        counts: &[("copied", 3), ("renamed", 1), ("conflicts", 1)],
         ..ROW
     })
     .collect();
@@ -661,7 +678,7 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("f.txt/inner", "in"),
             ("f.conflict-T-destination.txt", "edited on b"),
         ],
-        counts: &[("copied", 3), ("renamed", 1)],
+        counts: &[("copied", 3), ("renamed", 1), ("conflicts", 1)],
         ..ROW
     });
     rows.push(Row {
@@ -672,7 +689,7 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("f.txt/sub/inner", "in"),
             ("f.conflict-T-source.txt", "edited on a"),
         ],
-        counts: &[("copied", 4), ("renamed", 1)],
+        counts: &[("copied", 4), ("renamed", 1), ("conflicts", 1)],
         ..ROW
     });
     rows.push(Row {
@@ -687,7 +704,7 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("d.conflict-T-source", "now a file"),
         ],
         // The conflict copy, the folder, and its three files back on a.
-        counts: &[("copied", 5), ("renamed", 1)],
+        counts: &[("copied", 5), ("renamed", 1), ("conflicts", 1)],
         ..ROW
     });
     rows.push(Row {
@@ -702,7 +719,7 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("d/new", "new in d"),
             ("d.conflict-T-destination", "now a file"),
         ],
-        counts: &[("copied", 5), ("renamed", 1)],
+        counts: &[("copied", 5), ("renamed", 1), ("conflicts", 1)],
         ..ROW
     });
     rows.push(Row {
@@ -713,7 +730,7 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
         b: EDIT_IN_D,
         want: &[("d", "now a file")],
         want_b: Some(&[("d/x", "x edited"), ("d/y", "y"), ("d/new", "new in d")]),
-        counts: &[("conflicts", 1), ("skipped", 3)],
+        counts: &[("conflicts", 1), ("unresolved", 1), ("skipped", 3)],
         ..ROW
     });
     rows.push(Row {
@@ -724,7 +741,7 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
         want: &[("f.txt", "edited on a")],
         want_b: Some(&[("f.txt/inner", "in")]),
         // The file inside the folder waits for the conflict to be settled.
-        counts: &[("conflicts", 1), ("skipped", 1)],
+        counts: &[("conflicts", 1), ("unresolved", 1), ("skipped", 1)],
         ..ROW
     });
     for row in &rows {
@@ -843,11 +860,30 @@ fn a_first_run_without_base_merges_both_sides() {
     // shared/; shared/same.txt gets the newer of its two mtimes.
     assert_eq!(n(&r, "accepted"), 1, "{r}");
     assert_eq!(n(&r, "updated"), 1, "{r}");
+    // shared/diff.txt: detected, settled by keep-both, listed.
     assert_eq!(
-        (n(&r, "deleted"), n(&r, "failed"), n(&r, "conflicts")),
-        (0, 0, 0),
+        (
+            n(&r, "deleted"),
+            n(&r, "failed"),
+            n(&r, "conflicts"),
+            n(&r, "unresolved")
+        ),
+        (0, 0, 1, 0),
         "{r}"
     );
+    let listed = &r["conflict_list"][0];
+    assert_eq!(listed["path"], "shared/diff.txt", "{r}");
+    assert!(listed["how"].as_str().unwrap().contains("keep-both"), "{r}");
+    let copy = listed["copies"][0].as_str().unwrap();
+    assert_eq!(read(&w.a, copy).as_deref(), Some("a's version"), "{r}");
+    // `conflicts --all` keeps it after the run; the open list is empty.
+    let all = w
+        .run(&["conflicts", "sync", "--all", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(all["open"].as_array().map(Vec::len), Some(0), "{all}");
+    assert_eq!(all["settled"][0]["path"], "shared/diff.txt", "{all}");
+    assert_eq!(all["settled"][0]["copies"][0], copy, "{all}");
     let want: BTreeMap<String, String> = [
         ("only-a.txt", "from a"),
         ("only-b", "dir/"),
@@ -911,7 +947,7 @@ fn a_dry_run_reports_the_plan_and_changes_nothing() {
         ],
     );
     let (a, b) = (snapshot(&w.a), snapshot(&w.b));
-    let r = w.sync("sync", &["--dry-run"], 0);
+    let r = w.dry_run("sync");
     assert_eq!(r["dry_run"], true, "{r}");
     // edit-a, new-a, edit-b, and clash's conflict copy plus its winner.
     assert_eq!(n(&r, "copied"), 5, "{r}");
@@ -933,7 +969,7 @@ fn a_dry_run_reports_the_plan_and_changes_nothing() {
         assert_eq!(n(&real, key), n(&r, key), "{key}: {real}");
     }
     assert_eq!(tree(&w.a), tree(&w.b));
-    assert_idle(&w.sync("sync", &["--dry-run"], 0));
+    assert_idle(&w.dry_run("sync"));
 }
 
 fn open_conflicts(w: &World) -> Vec<(String, String)> {
@@ -971,8 +1007,9 @@ fn manual_conflicts_are_listed_and_settled_by_resolve() {
         write(&w.b, p, &format!("b {i}!"));
         set_mtime(&w.b, p, NEWER);
     }
-    let r = w.sync("sync", &[], 0);
-    assert_eq!(n(&r, "conflicts"), 4, "{r}");
+    // Conflicts left for `resolve`: the run exits 3.
+    let r = w.sync("sync", &[], 3);
+    assert_eq!((n(&r, "conflicts"), n(&r, "unresolved")), (4, 4), "{r}");
     assert_eq!((n(&r, "copied"), n(&r, "deleted")), (0, 0), "{r}");
     let open = open_conflicts(&w);
     let paths: Vec<&str> = open.iter().map(|(p, _)| p.as_str()).collect();
@@ -981,7 +1018,7 @@ fn manual_conflicts_are_listed_and_settled_by_resolve() {
     // Untouched on both sides, and still open after another run.
     assert_eq!(read(&w.a, "p1.txt").as_deref(), Some("a 0"));
     assert_eq!(read(&w.b, "p1.txt").as_deref(), Some("b 0!"));
-    assert_eq!(n(&w.sync("sync", &[], 0), "conflicts"), 4);
+    assert_eq!(n(&w.sync("sync", &[], 3), "unresolved"), 4);
     assert_eq!(open_conflicts(&w).len(), 4);
 
     w.run(&["resolve", "sync", "p1.txt", "--keep", "source"])
@@ -1132,8 +1169,8 @@ fn resolving_a_file_against_a_folder_keeps_the_folder_and_sets_the_file_aside() 
         let w = synced(&[("f.txt", "base")], &["--set", "conflict=manual"]);
         apply(&w.a, EDIT);
         apply(&w.b, TO_FOLDER);
-        let r = w.sync("sync", &[], 0);
-        assert_eq!((n(&r, "conflicts"), n(&r, "skipped")), (1, 1), "{r}");
+        let r = w.sync("sync", &[], 3);
+        assert_eq!((n(&r, "unresolved"), n(&r, "skipped")), (1, 1), "{r}");
         let open = open_conflicts(&w);
         assert_eq!(open.len(), 1, "{open:?}");
         assert_eq!(open[0].0, "f.txt");
@@ -1165,4 +1202,32 @@ fn resolving_a_file_against_a_folder_keeps_the_folder_and_sets_the_file_aside() 
         }
         assert_idle(&w.sync("sync", &[], 0));
     }
+}
+
+#[test]
+fn conflicts_on_one_path_in_quick_succession_each_keep_their_own_copy() {
+    let w = synced(&[("f.txt", "base")], &[]);
+    let mut kept = Vec::new();
+    for round in 0..3 {
+        write(&w.a, "f.txt", &format!("a {round}"));
+        set_mtime(&w.a, "f.txt", OLDER + round);
+        write(&w.b, "f.txt", &format!("b {round}"));
+        set_mtime(&w.b, "f.txt", NEWER + round);
+        let r = w.sync("sync", &[], 0);
+        assert_eq!((n(&r, "conflicts"), n(&r, "failed")), (1, 0), "{r}");
+        kept.push(
+            r["conflict_list"][0]["copies"][0]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = kept.iter().collect();
+    assert_eq!(distinct.len(), 3, "one name per conflict: {kept:?}");
+    for (round, name) in kept.iter().enumerate() {
+        for root in [&w.a, &w.b] {
+            assert_eq!(read(root, name), Some(format!("a {round}")), "{name}");
+        }
+    }
+    assert_eq!(tree(&w.a), tree(&w.b));
 }

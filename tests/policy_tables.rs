@@ -163,6 +163,7 @@ fn synchronize() {
                 "first run: differing paths are conflicts (keep-both, newer wins)",
                 vec![entry("x.txt").source(older()).destination(newer())],
                 vec![
+                    "x.txt: conflict",
                     "x.txt: copy from source to x.conflict-20231114-221320.000-source.txt",
                     "x.txt: rename source to x.conflict-20231114-221320.000-source.txt",
                     "x.txt: copy from destination",
@@ -232,6 +233,7 @@ fn synchronize() {
                         .destination(older()),
                 ],
                 vec![
+                    "docs/r.pdf: conflict",
                     "docs/r.pdf: copy from destination to docs/r.conflict-20231114-221320.000-destination.pdf",
                     "docs/r.pdf: rename destination to docs/r.conflict-20231114-221320.000-destination.pdf",
                     "docs/r.pdf: copy from source",
@@ -245,7 +247,7 @@ fn synchronize() {
                         .source(older())
                         .destination(newer()),
                 ],
-                vec!["a: copy from destination"],
+                vec!["a: conflict", "a: copy from destination"],
             )
             .set("conflict", "newer"),
             row(
@@ -256,7 +258,7 @@ fn synchronize() {
                         .source(older())
                         .destination(newer()),
                 ],
-                vec!["a: copy from source"],
+                vec!["a: conflict", "a: copy from source"],
             )
             .set("conflict", "older"),
             row(
@@ -267,7 +269,7 @@ fn synchronize() {
                         .source(older())
                         .destination(newer()),
                 ],
-                vec!["a: copy from source"],
+                vec!["a: conflict", "a: copy from source"],
             )
             .set("conflict", "source"),
             row(
@@ -278,7 +280,7 @@ fn synchronize() {
                         .source(newer())
                         .destination(older()),
                 ],
-                vec!["a: copy from destination"],
+                vec!["a: conflict", "a: copy from destination"],
             )
             .set("conflict", "destination"),
             row(
@@ -289,7 +291,7 @@ fn synchronize() {
                         .source(newer())
                         .destination(file("a much longer text")),
                 ],
-                vec!["a: copy from destination"],
+                vec!["a: conflict", "a: copy from destination"],
             )
             .set("conflict", "larger"),
             row(
@@ -300,7 +302,7 @@ fn synchronize() {
                         .source(file_at("v2", NOW - 3 * DAY))
                         .destination(file_at("v3", NOW)),
                 ],
-                vec!["a: copy from destination"],
+                vec!["a: conflict", "a: copy from destination"],
             )
             .set("conflict", "larger"),
             row(
@@ -317,12 +319,12 @@ fn synchronize() {
             row(
                 "modified on source, deleted on destination",
                 vec![entry("a").base(file("v1")).source(file("v2"))],
-                vec!["a: copy from source"],
+                vec!["a: conflict", "a: copy from source"],
             ),
             row(
                 "deleted on source, modified on destination",
                 vec![entry("a").base(file("v1")).destination(file("v2"))],
-                vec!["a: copy from destination"],
+                vec!["a: conflict", "a: copy from destination"],
             ),
             row(
                 "file versus directory: keep both",
@@ -331,6 +333,7 @@ fn synchronize() {
                     entry("x/f").destination(file("v2")),
                 ],
                 vec![
+                    "x: conflict",
                     "x: copy from source to x.conflict-20231114-221320.000-source",
                     "x: rename source to x.conflict-20231114-221320.000-source",
                     "x: copy from destination",
@@ -341,6 +344,7 @@ fn synchronize() {
                 "directory versus file: keep both",
                 vec![entry("x").source(dir()).destination(file("v1"))],
                 vec![
+                    "x: conflict",
                     "x: copy from destination to x.conflict-20231114-221320.000-destination",
                     "x: rename destination to x.conflict-20231114-221320.000-destination",
                     "x: copy from source",
@@ -542,6 +546,7 @@ fn offload() {
                         .offloaded(),
                 ],
                 vec![
+                    "a.txt: conflict",
                     "a.txt: copy from destination to a.conflict-20231114-221320.000-destination.txt",
                     "a.txt: copy from source",
                 ],

@@ -116,6 +116,30 @@ impl World {
     }
 
     /// `conduit sync NAME --json EXTRA...`, expecting `code`; returns the report.
+    /// `sync NAME --dry-run --json`, checking that it wrote nothing: the
+    /// index file is byte for byte the same, `status` and `history` say
+    /// the same. Returns the report.
+    pub fn dry_run(&self, name: &str) -> Value {
+        let index = self.home.join("index.sqlite");
+        let seen = || {
+            (
+                std::fs::read(&index).unwrap(),
+                self.run(&["status", name, "--json"]).expect(0).stdout,
+                self.run(&["history", name, "--json"]).expect(0).stdout,
+            )
+        };
+        let before = seen();
+        let report = self.sync(name, &["--dry-run"], 0);
+        let after = seen();
+        assert!(
+            before.0 == after.0,
+            "a dry run leaves the index file as it was"
+        );
+        assert_eq!(before.1, after.1, "a dry run leaves `status` as it was");
+        assert_eq!(before.2, after.2, "a dry run leaves `history` as it was");
+        report
+    }
+
     pub fn sync(&self, name: &str, extra: &[&str], code: i32) -> Value {
         let mut args = vec!["sync", name, "--json"];
         args.extend_from_slice(extra);

@@ -54,7 +54,8 @@ fn usage<T>(message: impl Into<String>) -> anyhow::Result<T> {
 pub struct SyncReport {
     /// The conduit's name.
     pub conduit: String,
-    /// The run's number in the conduit's history (0 when halted before it began).
+    /// The run's number in the conduit's history (0 for a dry run, which
+    /// records nothing, and for a run halted before it began).
     pub generation: i64,
     /// True when the run only planned.
     pub dry_run: bool,
@@ -70,6 +71,10 @@ pub struct SyncReport {
     pub unsupported_names: Vec<String>,
     /// Failed and skipped actions, one line each.
     pub problems: Vec<String>,
+    /// Every conflict detected, how it was settled and where the losing
+    /// versions are kept (`conflicts` counts them).
+    #[serde(default)]
+    pub conflict_list: Vec<crate::plan::ConflictSeen>,
     /// Dry runs: the plan, one line per action.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub plan: Vec<String>,

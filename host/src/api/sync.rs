@@ -179,14 +179,12 @@ impl Host {
         for (i, scan) in [&source, &destination].into_iter().enumerate() {
             scan_batch.entries[i] = changed_records(&previous[i], &scan.records);
         }
-        report.generation = self
-            .index
-            .start_generation(c.id, opts.dry_run, opts.force)?;
-        self.index.commit(c.id, report.generation, &scan_batch)?;
+        // A dry run writes nothing, not even the scan's hashes: no
+        // generation, no index row, nothing for `status` to show.
         if !opts.dry_run {
+            report.generation = self.index.start_generation(c.id, false, opts.force)?;
+            self.index.commit(c.id, report.generation, &scan_batch)?;
             self.index.commit(c.id, report.generation, &settled)?;
-        }
-        if !opts.dry_run {
             self.index.clear_dirty(c.id, dirty_upto)?;
         }
         drop(previous);
@@ -261,6 +259,7 @@ impl Host {
             self.purge_trash(c, &roots)?;
         }
         let total_bytes = Counts::of_plan(&entries, &plan).bytes;
+        report.conflict_list = plan::conflicts(&entries, &plan);
         on_event(&Event::Planned {
             conduit: c.name.clone(),
             actions: plan.actions.len(),
@@ -305,6 +304,7 @@ impl Host {
         let outcome = exec::execute(&run, &plan, &mut self.index)?;
         tracing::info!(conduit = %c.name, ms = phase.elapsed().as_millis() as u64, "executed");
         report.counts = outcome.counts;
+        report.counts.conflicts = report.conflict_list.len() as u64;
         report.problems = outcome.problems;
         self.finish(report)
     }
@@ -315,6 +315,9 @@ impl Host {
     }
 
     fn finish(&mut self, report: &SyncReport) -> anyhow::Result<()> {
+        if report.dry_run {
+            return Ok(());
+        }
         self.index.finish_generation(
             report.generation,
             report.halted.as_ref().map(Halt::to_string).as_deref(),

@@ -109,33 +109,71 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
                 }
             }
         }
-        Command::Conflicts { name, json } => {
+        Command::Conflicts {
+            name,
+            all: settled_too,
+            json,
+        } => {
             let names = match name {
                 Some(n) => vec![n],
                 None => host.conduits()?.into_iter().map(|c| c.name).collect(),
             };
-            let mut all = Vec::new();
+            let mut open = Vec::new();
+            let mut settled = Vec::new();
             for n in names {
                 for (path, reason) in host.conflicts(&n)? {
-                    all.push(json!({ "conduit": n, "path": path, "reason": reason }));
+                    open.push(json!({ "conduit": n, "path": path, "reason": reason }));
+                }
+                if settled_too {
+                    for run in host.history(&n, usize::MAX)? {
+                        for c in run.conflict_list.iter().filter(|c| !c.unresolved) {
+                            settled.push(json!({
+                                "conduit": n,
+                                "generation": run.generation,
+                                "path": c.path,
+                                "how": c.how,
+                                "copies": c.copies,
+                            }));
+                        }
+                    }
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else if all.is_empty() {
+                let out = match settled_too {
+                    true => json!({ "open": open, "settled": settled }),
+                    false => json!(open),
+                };
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(super::exit::OK);
+            }
+            let text =
+                |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
+            if open.is_empty() {
                 println!("no open conflicts");
             } else {
-                for c in &all {
+                for c in &open {
                     println!(
                         "{}: {}: {}",
-                        c["conduit"].as_str().unwrap_or_default(),
-                        c["path"].as_str().unwrap_or_default(),
-                        c["reason"].as_str().unwrap_or_default()
+                        text(c, "conduit"),
+                        text(c, "path"),
+                        text(c, "reason")
                     );
                 }
                 println!(
                     "settle one with `conduit resolve NAME PATH --keep source|destination|both`"
                 );
+            }
+            if settled_too {
+                println!("settled by a rule ({}):", settled.len());
+                for c in &settled {
+                    println!(
+                        "  {}: generation {}: {}: {}",
+                        text(c, "conduit"),
+                        c["generation"],
+                        text(c, "path"),
+                        text(c, "how")
+                    );
+                }
             }
         }
         Command::Resolve { name, path, keep } => {

@@ -123,6 +123,10 @@ enum Command {
     /// Open conflicts.
     Conflicts {
         name: Option<String>,
+        /// Also the conflicts runs settled by a rule (keep-both, newer, ...),
+        /// newest run first.
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         json: bool,
     },

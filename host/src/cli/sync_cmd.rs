@@ -78,8 +78,12 @@ pub(super) fn run(
 fn exit_code(report: &SyncReport) -> i32 {
     if report.halted.is_some() {
         exit::HALTED
-    } else if report.counts.failed > 0 || !report.scan_errors.is_empty() {
-        // A path the scan could not read was not synced: not a success.
+    } else if report.counts.failed > 0
+        || !report.scan_errors.is_empty()
+        || (report.counts.unresolved > 0 && !report.dry_run)
+    {
+        // A path the scan could not read, or a conflict left for
+        // `resolve`, is not in sync: not a success (as Unison exits 1).
         exit::PARTIAL
     } else {
         exit::OK
@@ -124,6 +128,7 @@ pub(super) fn print_report(r: &SyncReport) {
         (c.evicted, "evicted"),
         (c.hydrated, "hydrated"),
         (c.conflicts, "conflicts"),
+        (c.unresolved, "unresolved"),
         (c.skipped, "skipped"),
         (c.failed, "failed"),
     ] {
@@ -149,6 +154,13 @@ pub(super) fn print_report(r: &SyncReport) {
     for line in &r.plan {
         println!("  {line}");
     }
+    for c in &r.conflict_list {
+        let kept = match c.copies.as_slice() {
+            [] => String::new(),
+            copies => format!(" (kept as {})", copies.join(", ")),
+        };
+        println!("  conflict {}: {}{kept}", c.path, c.how);
+    }
     for line in r
         .problems
         .iter()
@@ -157,7 +169,10 @@ pub(super) fn print_report(r: &SyncReport) {
     {
         println!("  ! {line}");
     }
-    if c.conflicts > 0 && !r.dry_run {
-        println!("  see `conduit conflicts {}`", r.conduit);
+    if c.unresolved > 0 && !r.dry_run {
+        println!(
+            "  {} left for you: see `conduit conflicts {}`",
+            c.unresolved, r.conduit
+        );
     }
 }

@@ -65,8 +65,11 @@ pub struct Counts {
     pub moved: u64,
     /// Paths renamed on one side (detected renames, conflict copies set aside).
     pub renamed: u64,
-    /// Paths left untouched and reported as conflicts.
+    /// Conflicts detected, however they were settled.
     pub conflicts: u64,
+    /// Conflicts left untouched for `conduit resolve`.
+    #[serde(default)]
+    pub unresolved: u64,
     /// Source copies removed after their destination copy verified (offload).
     pub evicted: u64,
     /// Offloaded files brought back to the source.
@@ -87,7 +90,11 @@ impl Counts {
     /// What a plan would do, for dry runs.
     pub fn of_plan(entries: &[Entry], plan: &Plan) -> Counts {
         let mut c = Counts::default();
-        for a in &plan.actions {
+        let work = plan
+            .actions
+            .chunk_by(|a, b| a.entry == b.entry)
+            .flat_map(|group| crate::plan::settling(group).1);
+        for a in work {
             let e = &entries[a.entry as usize];
             let size = |side: Side| e.state(side).map_or(0, |s| s.size);
             match &a.operation {
@@ -107,10 +114,11 @@ impl Counts {
                     c.bytes += size(Side::Destination);
                 }
                 Operation::Accept => c.accepted += 1,
-                Operation::Conflict(_) => c.conflicts += 1,
+                Operation::Conflict(_) => c.unresolved += 1,
                 Operation::Skip(_) => c.skipped += 1,
             }
         }
+        c.conflicts = crate::plan::conflicts(entries, plan).len() as u64;
         c
     }
 }
@@ -329,6 +337,9 @@ pub fn settle_evictions(
 fn sort<'p>(run: &Run, plan: &'p Plan) -> Vec<Work<'p>> {
     let mut work = Vec::with_capacity(plan.actions.len());
     for group in plan.actions.chunk_by(|a, b| a.entry == b.entry) {
+        // A conflict the rest settles is reported from the plan
+        // (`plan::conflicts`); only the rest is work.
+        let (_, group) = crate::plan::settling(group);
         let i = group[0].entry as usize;
         let e = &run.entries[i];
         let kind_from = |side: Side| e.state(side).map(|s| s.kind);

@@ -198,7 +198,7 @@ fn count(counts: &mut super::Counts, verb: Verb) {
         Verb::Delete => &mut counts.deleted,
         Verb::Evict => &mut counts.evicted,
         Verb::Accept => &mut counts.accepted,
-        Verb::Conflict => &mut counts.conflicts,
+        Verb::Conflict => &mut counts.unresolved,
         Verb::Skip => &mut counts.skipped,
     };
     *n += 1;
@@ -404,7 +404,7 @@ mod tests {
             ("deleted", c.deleted),
             ("moved", c.moved),
             ("renamed", c.renamed),
-            ("conflicts", c.conflicts),
+            ("unresolved", c.unresolved),
             ("evicted", c.evicted),
             ("hydrated", c.hydrated),
             ("accepted", c.accepted),
@@ -556,7 +556,7 @@ mod tests {
                 "a conflict opens and is journaled, whatever the sides hold",
                 [f(), f()],
                 vec![applied(Verb::Conflict, vec![], done("both changed"))],
-                "p conflict done; open:p; conflicts=1",
+                "p conflict done; open:p; unresolved=1",
             ),
         ];
         for (case, [source, destination], applied, want) in rows {

@@ -183,6 +183,71 @@ fn check_only_copy(
     }
 }
 
+/// A conflict the plan reports: left for `conduit resolve`, or settled by
+/// the actions that follow the entry's `conflict` action.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConflictSeen {
+    /// The entry in conflict.
+    pub path: String,
+    /// The policy's words: what happened and, if settled, the rule.
+    pub how: String,
+    /// Left for `conduit resolve`.
+    pub unresolved: bool,
+    /// Where the losing versions are kept (conflict copies, renames).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<String>,
+}
+
+/// An entry's actions split into the conflict they settle, if they begin
+/// with one (`conflict` followed by other actions: the contract's form of
+/// a conflict a rule settled), and the actions that change something.
+pub fn settling(group: &[Action]) -> (Option<&str>, &[Action]) {
+    match group {
+        [first, rest @ ..] if !rest.is_empty() => match &first.operation {
+            Operation::Conflict(how) => (Some(how.as_str()), rest),
+            _ => (None, group),
+        },
+        _ => (None, group),
+    }
+}
+
+/// Every conflict of a validated plan, in path order.
+pub fn conflicts(entries: &[Entry], plan: &Plan) -> Vec<ConflictSeen> {
+    let mut out = Vec::new();
+    for group in plan.actions.chunk_by(|a, b| a.entry == b.entry) {
+        let path = &entries[group[0].entry as usize].path;
+        let seen = match settling(group) {
+            (Some(how), rest) => ConflictSeen {
+                path: path.clone(),
+                how: how.to_string(),
+                unresolved: false,
+                copies: rest
+                    .iter()
+                    .filter_map(|a| match &a.operation {
+                        Operation::Copy(c) => c.to_path.clone(),
+                        Operation::Rename(r) => Some(r.to_path.clone()),
+                        _ => None,
+                    })
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            },
+            (None, [a]) => match &a.operation {
+                Operation::Conflict(how) => ConflictSeen {
+                    path: path.clone(),
+                    how: how.clone(),
+                    unresolved: true,
+                    copies: Vec::new(),
+                },
+                _ => continue,
+            },
+            _ => continue,
+        };
+        out.push(seen);
+    }
+    out
+}
+
 /// The actions of one entry: each consistent with the entry's state, and
 /// together one coherent change.
 fn check_entry(e: &Entry, group: &[Action], problems: &mut Vec<String>) {
@@ -192,6 +257,8 @@ fn check_entry(e: &Entry, group: &[Action], problems: &mut Vec<String>) {
             report(msg);
         }
     }
+    // A leading conflict reports what the rest settles.
+    let (_, group) = settling(group);
     if group.len() == 1 {
         return;
     }

@@ -127,6 +127,11 @@ fn offloaded(
         // offloaded version back under a conflict name, then store the new one.
         (Some(_), Some(_)) => {
             let aside = names.name(&e.path, ctx.now_ns, Side::Destination);
+            plan.push(act::conflict(
+                i,
+                "a new file where an offloaded one was: both kept, the offloaded one under a \
+                 conflict name",
+            ));
             plan.push(act::copy_to(i, Side::Destination, aside));
             plan.push(act::copy(i, Side::Source));
         }

@@ -194,8 +194,22 @@ fn merge(
         (Change::Unchanged, _) => propagate(i, e, Side::Destination, plan),
         // Modified (or created) on one side, deleted on the other: the
         // modification wins and is restored on the deleting side.
-        _ if a.is_none() => plan.push(act::copy(i, Side::Destination)),
-        _ if b.is_none() => plan.push(act::copy(i, Side::Source)),
+        _ if a.is_none() || b.is_none() => {
+            let kept = if a.is_none() {
+                Side::Destination
+            } else {
+                Side::Source
+            };
+            plan.push(act::conflict(
+                i,
+                format!(
+                    "deleted on the {}, changed on the {}: the change is kept",
+                    kept.other().name(),
+                    kept.name()
+                ),
+            ));
+            plan.push(act::copy(i, kept));
+        }
         _ => {
             let (a, b) = (a.expect("present"), b.expect("present"));
             resolve_conflict(ctx, rule, i, e, (a, b), names, plan);
@@ -263,6 +277,18 @@ fn resolve_conflict(
         // Equal sizes: the newer wins.
         Rule::Larger | Rule::Newer => newer,
     };
+    let name = RULES
+        .iter()
+        .find(|(_, r)| *r == rule)
+        .map_or("?", |(name, _)| name);
+    plan.push(act::conflict(
+        i,
+        format!(
+            "changed on both sides: the {} version won (conflict={name}); the other is in the {}'s trash",
+            winner.name(),
+            winner.other().name()
+        ),
+    ));
     plan.push(act::copy(i, winner));
 }
 
@@ -278,6 +304,13 @@ fn keep_both(
 ) {
     let loser = winner.other();
     let aside = names.name(&e.path, ctx.now_ns, loser);
+    plan.push(act::conflict(
+        i,
+        format!(
+            "changed on both sides: kept both (conflict=keep-both); the {} version keeps the name",
+            winner.name()
+        ),
+    ));
     plan.push(act::copy_to(i, loser, aside.clone()));
     plan.push(act::rename(i, loser, aside));
     plan.push(act::copy(i, winner));
