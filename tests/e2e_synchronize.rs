@@ -74,6 +74,8 @@ enum Op {
     Mv(&'static str, &'static str),
     /// Make an empty folder.
     Dir(&'static str),
+    /// Change a path's permission bits only.
+    Chmod(&'static str, u32),
 }
 use Op::*;
 
@@ -97,6 +99,7 @@ fn apply(root: &Path, ops: &[Op]) {
                 std::fs::rename(root.join(from), root.join(to)).unwrap();
             }
             Dir(rel) => std::fs::create_dir_all(root.join(rel)).unwrap(),
+            Chmod(rel, mode) => set_mode(root, rel, mode),
         }
     }
 }
@@ -460,6 +463,33 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             b: &[Del("f.txt")],
             want: &[("f.txt", "edited on a")],
             counts: &[("copied", 1), ("conflicts", 1)],
+            ..ROW
+        },
+        // A mode change is a modification too (as Unison sees it).
+        Row {
+            name: "chmod on a, deleted on b",
+            a: &[Chmod("f.txt", 0o600)],
+            b: &[Del("f.txt")],
+            want: &[("f.txt", "base")],
+            counts: &[("copied", 1), ("conflicts", 1)],
+            ..ROW
+        },
+        Row {
+            name: "chmod on a, edited on b: a conflict, keep-both",
+            a: &[Chmod("f.txt", 0o600)],
+            b: &[Put("f.txt", "edited on b", NEWER)],
+            want: &[
+                ("f.txt", "edited on b"),
+                ("f.conflict-T-source.txt", "base"),
+            ],
+            counts: &[("copied", 2), ("renamed", 1), ("conflicts", 1)],
+            ..ROW
+        },
+        Row {
+            name: "chmod on a only",
+            a: &[Chmod("f.txt", 0o600)],
+            want: &[("f.txt", "base")],
+            counts: &[("updated", 1)],
             ..ROW
         },
         Row {
@@ -1230,4 +1260,28 @@ fn conflicts_on_one_path_in_quick_succession_each_keep_their_own_copy() {
         }
     }
     assert_eq!(tree(&w.a), tree(&w.b));
+}
+
+/// A file renamed into a folder that replaced a file the other side edited:
+/// the edited file is set aside first, then the rename lands in the folder.
+#[test]
+fn a_rename_into_a_folder_waits_for_the_file_in_its_way_to_move_aside() {
+    let w = synced(&[("a.txt", "moved"), ("d", "a file")], &[]);
+    apply(&w.a, &[Del("d"), Mv("a.txt", "d/a.txt")]);
+    apply(&w.b, &[Put("d", "edited on b", NEWER)]);
+    let r = w.sync("sync", &[], 0);
+    assert_eq!((n(&r, "failed"), n(&r, "conflicts")), (0, 1), "{r}");
+    assert_eq!(n(&r, "renamed") >= 1, true, "{r}");
+    for root in [&w.a, &w.b] {
+        assert_eq!(
+            read(root, "d/a.txt").as_deref(),
+            Some("moved"),
+            "{}",
+            root.display()
+        );
+    }
+    let copy = r["conflict_list"][0]["copies"][0].as_str().unwrap();
+    assert_eq!(read(&w.a, copy).as_deref(), Some("edited on b"), "{r}");
+    assert_eq!(tree(&w.a), tree(&w.b));
+    assert_idle(&w.sync("sync", &[], 0));
 }

@@ -3,8 +3,9 @@
 //! Order of work, so that nothing is lost whatever fails or crashes:
 //!
 //! 1. **Directories** are created (parents first).
-//! 2. **Compound** changes (conflict copies, renames, symlinks) run one entry
-//!    at a time in the order the policy gave.
+//! 2. **Compound** changes (conflict copies, symlinks) run one entry at a
+//!    time in the order the policy gave; then the folders that waited for
+//!    them; then detected renames, whose targets may lie in those folders.
 //! 3. **Transfers** — plain copies, hydrations, archive moves — run in
 //!    batches: every file of a batch is staged in the root's staging area
 //!    (`.conduit/tmp`) by parallel workers, one `syncfs` makes the batch
@@ -165,6 +166,9 @@ enum Work<'p> {
     Directory(usize, Side),
     Transfer(Transfer),
     Compound(usize, &'p [Action]),
+    /// A detected rename: after every compound change and folder, as its
+    /// target may lie in a folder that replaces a file set aside first.
+    Rename(usize, &'p [Action]),
     Delete(usize, Side),
     Evict(usize),
     NoIo(usize, &'p Action),
@@ -236,6 +240,12 @@ pub fn execute(run: &Run, plan: &Plan, index: &mut Index) -> anyhow::Result<Outc
             && waits(*i)
         {
             state.directory(*i, *from);
+        }
+    }
+    // 2c. Detected renames, into folders that now exist.
+    for w in &work {
+        if let Work::Rename(i, actions) = w {
+            state.compound(*i, actions);
         }
     }
     // 3. Transfers, in durable batches.
@@ -371,6 +381,7 @@ fn sort<'p>(run: &Run, plan: &'p Plan) -> Vec<Work<'p>> {
                 let to = to.clone().unwrap_or_else(|| e.path.clone());
                 transfer(Side::Source, to, TransferKind::Move)
             }
+            [Operation::Rename(_)] => Work::Rename(i, group),
             [Operation::Delete(side)] => Work::Delete(i, *side),
             [Operation::Evict] => Work::Evict(i),
             [Operation::Accept | Operation::Conflict(_) | Operation::Skip(_)] => {
