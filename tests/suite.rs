@@ -9,6 +9,7 @@ mod cli_demo;
 mod cli_policy;
 mod convergence;
 mod crash;
+mod differential_unison;
 mod e2e_fidelity;
 mod e2e_hostile;
 mod e2e_offload_archive;
