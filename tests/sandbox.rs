@@ -115,6 +115,10 @@ fn invalid_plans_are_rejected_with_the_reason() {
         ("rename-absolute", "is absolute"),
         ("contradict", "contradictory actions: copy + delete"),
         (
+            "conflict-settled-by-nothing",
+            "contradictory actions: conflict + skip",
+        ),
+        (
             "copy-missing",
             "copy from on the destination, where the entry does not exist",
         ),

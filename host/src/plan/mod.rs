@@ -257,13 +257,24 @@ fn check_entry(e: &Entry, group: &[Action], problems: &mut Vec<String>) {
             report(msg);
         }
     }
-    // A leading conflict reports what the rest settles.
-    let (_, group) = settling(group);
+    let names: Vec<&str> = group.iter().map(|a| a.operation.name()).collect();
+    let contradictory = || format!("contradictory actions: {}", names.join(" + "));
+    // A leading conflict reports what the rest settles: the rest must
+    // change something.
+    let (declared, group) = settling(group);
+    let settles_nothing = group.iter().any(|a| {
+        matches!(
+            a.operation,
+            Operation::Accept | Operation::Conflict(_) | Operation::Skip(_)
+        )
+    });
+    if declared.is_some() && settles_nothing {
+        report(contradictory());
+        return;
+    }
     if group.len() == 1 {
         return;
     }
-    let names: Vec<&str> = group.iter().map(|a| a.operation.name()).collect();
-    let contradictory = || format!("contradictory actions: {}", names.join(" + "));
     let exclusive = group.iter().any(|a| {
         matches!(
             a.operation,

@@ -23,6 +23,7 @@ const MODES: &[&str] = &[
     "rename-parent",
     "rename-absolute",
     "contradict",
+    "conflict-settled-by-nothing",
     "copy-missing",
     "chatty",
     "echo",
@@ -81,6 +82,7 @@ impl Policy for Misbehave {
             "rename-parent" => vec![act::rename(0, Side::Source, "../x".into())],
             "rename-absolute" => vec![act::rename(0, Side::Source, "/etc/x".into())],
             "contradict" => vec![act::copy(0, Side::Source), act::delete(0, Side::Source)],
+            "conflict-settled-by-nothing" => vec![act::conflict(0, "x"), act::skip(0, "y")],
             "copy-missing" => vec![act::copy(0, Side::Destination)],
             "echo" => entries
                 .iter()
