@@ -15,10 +15,18 @@ use conduit_contract::{Action, Kind, Operation, Side, State};
 /// A transfer after its commit: what it pushed into the trash, if anything.
 pub(crate) struct Committed {
     trashed: Option<String>,
-    /// False when the identical content was already there (no bytes moved).
-    copied: bool,
-    /// Only the target's metadata was set.
-    retouched: bool,
+    landed: Landed,
+}
+
+/// How a transfer's content got to its target.
+#[derive(Clone, Copy, PartialEq)]
+enum Landed {
+    /// The bytes were written.
+    Copied,
+    /// Identical content was there already (archive): nothing was written.
+    AlreadyThere,
+    /// The content was there already; only its metadata was set.
+    Retouched,
 }
 
 pub(crate) struct Effects<'r> {
@@ -162,6 +170,16 @@ impl<'r> Effects<'r> {
         }
     }
 
+    /// The owner of `path` on `side`, which a copy keeps (as root) and
+    /// which decides whether setuid and setgid are kept.
+    fn owner(&self, side: Side, path: &str) -> Result<(u32, u32), Problem> {
+        match self.root(side).owner(path) {
+            Ok(Some(owner)) => Ok(owner),
+            Ok(None) => Err(Problem::Skip(changed(side))),
+            Err(e) => Err(Problem::Fail(e.to_string())),
+        }
+    }
+
     pub(crate) fn skip(&mut self, i: usize, verb: Verb, reason: &str) {
         let path = self.path(i);
         self.act(&path, verb, |_, _| Err(Problem::Skip(reason.to_string())));
@@ -223,11 +241,7 @@ impl<'r> Effects<'r> {
         {
             self.unchanged_since_scan(to, &path)?;
         }
-        let owner = match self.root(from).owner(&path) {
-            Ok(Some(owner)) => owner,
-            Ok(None) => return Err(Problem::Skip(changed(from))),
-            Err(e) => return Err(Problem::Fail(e.to_string())),
-        };
+        let owner = self.owner(from, &path)?;
         let trashed = self
             .root(to)
             .make_dir(&path, self.run.generation)
@@ -293,24 +307,27 @@ impl<'r> Effects<'r> {
                 if refreshed[ours].contains(folder) || changed_in[theirs].contains(folder) {
                     continue;
                 }
-                let counterpart = match folder.as_str() {
-                    "" => self.root(side.other()).stat("").ok().flatten(),
-                    _ => self.current(side.other(), folder).cloned(),
-                };
-                let is_dir = |r: Option<&Record>| r.is_some_and(|r| r.kind == Kind::Directory);
-                let ours_now = match folder.as_str() {
-                    "" => true,
-                    _ => is_dir(self.current(side, folder)),
-                };
-                if !ours_now || !is_dir(counterpart.as_ref()) {
-                    continue;
-                }
-                let mtime = counterpart.map_or(0, |r| r.mtime_ns);
-                if let Err(e) = self.root(side).set_mtime(folder, mtime) {
+                if let Some(mtime) = self.counterpart_mtime(side, folder)
+                    && let Err(e) = self.root(side).set_mtime(folder, mtime)
+                {
                     tracing::warn!(path = %folder, "cannot set the folder's time: {e}");
                 }
             }
         }
+    }
+
+    /// The mtime of `folder`'s counterpart on the other side, where both
+    /// sides hold it as a folder (`""`: the roots, which always are).
+    fn counterpart_mtime(&self, side: Side, folder: &str) -> Option<i64> {
+        if folder.is_empty() {
+            return Some(self.root(side.other()).stat("").ok()??.mtime_ns);
+        }
+        let is_dir = |s: Side| {
+            self.current(s, folder)
+                .filter(|r| r.kind == Kind::Directory)
+        };
+        is_dir(side)?;
+        Some(is_dir(side.other())?.mtime_ns)
     }
 
     // ---- transfers ----------------------------------------------------
@@ -385,16 +402,14 @@ impl<'r> Effects<'r> {
             StagedOrPresent::AlreadyThere => {
                 return Ok(Committed {
                     trashed: None,
-                    copied: false,
-                    retouched: false,
+                    landed: Landed::AlreadyThere,
                 });
             }
             StagedOrPresent::SameContent => {
                 self.retouch(t)?;
                 return Ok(Committed {
                     trashed: None,
-                    copied: false,
-                    retouched: true,
+                    landed: Landed::Retouched,
                 });
             }
             StagedOrPresent::Staged(s) => s,
@@ -411,8 +426,7 @@ impl<'r> Effects<'r> {
                 crate::testhook::point("exec:committed");
                 Ok(Committed {
                     trashed,
-                    copied: true,
-                    retouched: false,
+                    landed: Landed::Copied,
                 })
             }
             Err(CommitError::Changed) => Err(Problem::Skip(changed(to))),
@@ -431,11 +445,7 @@ impl<'r> Effects<'r> {
         let there = self
             .current(to, &t.to)
             .ok_or_else(|| Problem::Skip(changed(to)))?;
-        let owner = match self.root(t.from).owner(path) {
-            Ok(Some(owner)) => owner,
-            Ok(None) => return Err(Problem::Skip(changed(t.from))),
-            Err(e) => return Err(Problem::Fail(e.to_string())),
-        };
+        let owner = self.owner(t.from, path)?;
         self.root(to)
             .set_metadata(&t.to, there, source.mode, source.mtime_ns, owner)
             .map_err(|e| match e {
@@ -536,14 +546,13 @@ impl<'r> Effects<'r> {
         c: Committed,
         record: Record,
     ) -> Ending {
-        let (copied, retouched) = (c.copied, c.retouched);
+        let landed = c.landed;
         self.landed(changes, t, c, Some(record));
         changes.push(Change::Verified);
-        if copied {
-            changes.push(Change::Bytes(t.size));
-        }
-        if retouched {
-            changes.push(Change::MetadataOnly);
+        match landed {
+            Landed::Copied => changes.push(Change::Bytes(t.size)),
+            Landed::Retouched => changes.push(Change::MetadataOnly),
+            Landed::AlreadyThere => {}
         }
         let detail = format!("verified on the {}", t.from.other().name());
         match t.kind {
@@ -869,10 +878,7 @@ impl<'r> Effects<'r> {
         let link = Link {
             target: self.root(from).read_link(&path).map_err(fail)?,
             mtime_ns: seen.mtime_ns,
-            owner: match self.root(from).owner(&path).map_err(fail)? {
-                Some(owner) => owner,
-                None => return Err(Problem::Skip(changed(from))),
-            },
+            owner: self.owner(from, &path)?,
         };
         if Some(crate::scan::hash_bytes(&link.target)) != expected {
             return Err(Problem::Skip(changed(from)));
