@@ -109,6 +109,11 @@ fn a_replica_matches_its_source_field_by_field_after_metadata_only_changes() {
     }
     w.add("m", "replicate", &[]);
     w.sync("m", &[], 0);
+    assert_eq!(
+        mtime(&w.a, ""),
+        800_000_000,
+        "making .conduit left the root's mtime"
+    );
     assert_exact(&w, "after the first run");
 
     let steps: [(&str, &Change); 6] = [
