@@ -72,8 +72,9 @@ fn new_modified_and_deleted_files_reach_the_destination_and_drift_is_repaired() 
     write(&w.a, "sub/deep/c.txt", "charlie");
     w.add("mirror", "replicate", &[]);
     let r = w.sync("mirror", &[], 0);
-    // Four files and three folders (docs, sub, sub/deep).
-    assert_eq!((n(&r, "copied"), n(&r, "verified")), (7, 4), "{r}");
+    // Four files and three folders (docs, sub, sub/deep), counted apart.
+    assert_eq!((n(&r, "copied"), n(&r, "verified")), (4, 4), "{r}");
+    assert_eq!(n(&r, "folders_created"), 3, "{r}");
     assert_eq!(n(&r, "bytes"), 5 + 5 + 3 + 7);
     assert!(r["halted"].is_null() && r["generation"].as_i64().unwrap() > 0);
     assert_eq!(tree(&w.b), tree(&w.a));
@@ -85,8 +86,9 @@ fn new_modified_and_deleted_files_reach_the_destination_and_drift_is_repaired() 
     // Drift: someone edited the mirror.
     write(&w.b, "docs/b.txt", "edited on the mirror");
     let r = w.sync("mirror", &[], 0);
-    // a.txt, b.txt (repaired), new/ and new/fresh.txt.
-    assert_eq!(n(&r, "copied"), 4, "{r}");
+    // a.txt, b.txt (repaired) and new/fresh.txt; the folder new/.
+    assert_eq!(n(&r, "copied"), 3, "{r}");
+    assert_eq!(n(&r, "folders_created"), 1, "{r}");
     assert_eq!(n(&r, "verified"), 3, "{r}");
     assert_eq!(n(&r, "deleted"), 1, "{r}");
     assert_eq!(tree(&w.b), tree(&w.a));
@@ -118,8 +120,9 @@ fn extraneous_destination_files_are_trashed_or_kept_as_the_options_say() {
     write(&w.b, "stray.txt", "not in the source");
     write(&w.b, "junk/old.txt", "old junk");
     let r = w.sync("mirror", &[], 0);
-    // stray.txt, junk/old.txt and the folder junk.
-    assert_eq!(n(&r, "deleted"), 3, "{r}");
+    // stray.txt and junk/old.txt; the folder junk, emptied, is removed.
+    assert_eq!(n(&r, "deleted"), 2, "{r}");
+    assert_eq!(n(&r, "folders_removed"), 1, "{r}");
     assert_eq!(tree(&w.b), tree(&w.a));
     let old = trashed(&w.b);
     assert_eq!(old["stray.txt"], "not in the source");
@@ -679,7 +682,8 @@ fn list_show_status_and_history_describe_the_conduit_in_json() {
     for key in COUNTERS {
         assert_eq!(runs[0][key], second[key], "history keeps {key}");
     }
-    assert_eq!(runs[1]["copied"], 8, "{}", runs[1]);
+    assert_eq!(runs[1]["copied"], 5, "{}", runs[1]);
+    assert_eq!(runs[1]["folders_created"], 3, "{}", runs[1]);
     let limited = w
         .run(&["history", "mirror", "--limit", "1", "--json"])
         .expect(0)

@@ -34,6 +34,8 @@ const COUNTERS: &[&str] = &[
 /// The counters a row states exactly (bytes and verified follow from copies).
 const DECISIONS: &[&str] = &[
     "copied",
+    "folders_created",
+    "folders_removed",
     "updated",
     "unresolved",
     "deleted",
@@ -340,7 +342,7 @@ fn a_change_on_one_side_reaches_the_other() {
             name: "new file in a new folder on a",
             a: &[Put("new/n.txt", "fresh", OLDER)],
             want: &[("f.txt", "base"), ("new/n.txt", "fresh")],
-            counts: &[("copied", 2)],
+            counts: &[("copied", 1), ("folders_created", 1)],
             ..ROW
         },
         Row {
@@ -386,7 +388,7 @@ fn a_change_on_one_side_reaches_the_other() {
             name: "empty folder made on b",
             b: &[Dir("empty")],
             want: &[("f.txt", "base"), ("empty", "dir/")],
-            counts: &[("copied", 1)],
+            counts: &[("folders_created", 1)],
             ..ROW
         },
         Row {
@@ -395,7 +397,7 @@ fn a_change_on_one_side_reaches_the_other() {
             a: &[Del("d")],
             want: &[("f.txt", "base")],
             trash_b: &[("d/x", "x"), ("d/y", "y")],
-            counts: &[("deleted", 3)],
+            counts: &[("deleted", 2), ("folders_removed", 1)],
             ..ROW
         },
         Row {
@@ -403,7 +405,7 @@ fn a_change_on_one_side_reaches_the_other() {
             b: &[Del("f.txt"), Put("f.txt/inner", "in", OLDER)],
             want: &[("f.txt/inner", "in")],
             trash_a: &[("f.txt", "base")],
-            counts: &[("copied", 2)],
+            counts: &[("copied", 1), ("folders_created", 1)],
             ..ROW
         },
         Row {
@@ -695,8 +697,13 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
         a: EDIT,
         b: TO_FOLDER,
         want: folder_wins,
-        // The conflict copy, the folder and the file in it.
-        counts: &[("copied", 3), ("renamed", 1), ("conflicts", 1)],
+        // The conflict copy and the file in the folder; the folder.
+        counts: &[
+            ("copied", 2),
+            ("folders_created", 1),
+            ("renamed", 1),
+            ("conflicts", 1),
+        ],
         ..ROW
     })
     .collect();
@@ -708,7 +715,12 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("f.txt/inner", "in"),
             ("f.conflict-T-destination.txt", "edited on b"),
         ],
-        counts: &[("copied", 3), ("renamed", 1), ("conflicts", 1)],
+        counts: &[
+            ("copied", 2),
+            ("folders_created", 1),
+            ("renamed", 1),
+            ("conflicts", 1),
+        ],
         ..ROW
     });
     rows.push(Row {
@@ -719,7 +731,12 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("f.txt/sub/inner", "in"),
             ("f.conflict-T-source.txt", "edited on a"),
         ],
-        counts: &[("copied", 4), ("renamed", 1), ("conflicts", 1)],
+        counts: &[
+            ("copied", 2),
+            ("folders_created", 2),
+            ("renamed", 1),
+            ("conflicts", 1),
+        ],
         ..ROW
     });
     rows.push(Row {
@@ -733,8 +750,13 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("d/new", "new in d"),
             ("d.conflict-T-source", "now a file"),
         ],
-        // The conflict copy, the folder, and its three files back on a.
-        counts: &[("copied", 5), ("renamed", 1), ("conflicts", 1)],
+        // The conflict copy and the folder's three files back on a; the folder.
+        counts: &[
+            ("copied", 4),
+            ("folders_created", 1),
+            ("renamed", 1),
+            ("conflicts", 1),
+        ],
         ..ROW
     });
     rows.push(Row {
@@ -749,7 +771,12 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
             ("d/new", "new in d"),
             ("d.conflict-T-destination", "now a file"),
         ],
-        counts: &[("copied", 5), ("renamed", 1), ("conflicts", 1)],
+        counts: &[
+            ("copied", 4),
+            ("folders_created", 1),
+            ("renamed", 1),
+            ("conflicts", 1),
+        ],
         ..ROW
     });
     rows.push(Row {
@@ -800,7 +827,7 @@ fn a_rename_on_one_side_is_renamed_on_the_other() {
             name: "moved into a new folder on a",
             a: &[Mv("f.txt", "sub/deeper/f.txt")],
             want: &[("sub/deeper/f.txt", "base")],
-            counts: &[("copied", 2), ("renamed", 1)],
+            counts: &[("folders_created", 2), ("renamed", 1)],
             ..ROW
         },
         Row {
@@ -826,10 +853,15 @@ fn a_detected_rename_moves_the_file_instead_of_copying_it() {
     apply(&w.a, &[Mv("docs/report.pdf", "archive/2024/report.pdf")]);
     let r = w.sync("sync", &[], 0);
     assert_eq!(n(&r, "renamed"), 1, "{r}");
-    // Only the two new folders are copied; not a byte of the file.
+    // Only the two new folders are made; not a byte of the file is copied.
     assert_eq!(
-        (n(&r, "copied"), n(&r, "bytes"), n(&r, "deleted")),
-        (2, 0, 0),
+        (
+            n(&r, "folders_created"),
+            n(&r, "copied"),
+            n(&r, "bytes"),
+            n(&r, "deleted")
+        ),
+        (2, 0, 0, 0),
         "{r}"
     );
     let moved = w.b.join("archive/2024/report.pdf");
@@ -884,8 +916,10 @@ fn a_first_run_without_base_merges_both_sides() {
     let lo = stamp_now();
     let r = w.sync("sync", &[], 0);
     let hi = stamp_now();
-    // only-a.txt, only-b/ and only-b/b.txt, the conflict copy and the winner.
-    assert_eq!(n(&r, "copied"), 5, "{r}");
+    // only-a.txt, only-b/b.txt, the conflict copy and the winner; and
+    // the folder only-b/.
+    assert_eq!(n(&r, "copied"), 4, "{r}");
+    assert_eq!(n(&r, "folders_created"), 1, "{r}");
     assert_eq!(n(&r, "renamed"), 1, "{r}");
     // shared/; shared/same.txt gets the newer of its two mtimes.
     assert_eq!(n(&r, "accepted"), 1, "{r}");

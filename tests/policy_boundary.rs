@@ -208,7 +208,7 @@ fn an_offloaded_path_is_classified_alike_by_a_sync_policy_test_and_the_harnesses
         .run(&["sync", "c", "--dry-run", "--json"])
         .expect(0)
         .json();
-    let planned = report["plan"][0].as_str().unwrap_or_default();
+    let planned = report["items"][0]["detail"].as_str().unwrap_or_default();
     let synced = echoed_changes(planned.strip_prefix("skip a.txt: ").expect(planned));
 
     let diff = w.home.join("diff.json");

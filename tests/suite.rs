@@ -13,6 +13,7 @@ mod differential_unison;
 mod e2e_fidelity;
 mod e2e_hostile;
 mod e2e_offload_archive;
+mod e2e_records;
 mod e2e_replicate;
 mod e2e_safety;
 mod e2e_synchronize;

@@ -24,6 +24,7 @@ fn main() -> anyhow::Result<()> {
         Event::Transferred { bytes, .. } => {
             transferred.fetch_add(*bytes, Ordering::Relaxed);
         }
+        Event::Acted { item, .. } => println!("{} {} ({})", item.action, item.path, item.why),
         Event::Scanning { .. } | Event::Finished(_) => {}
     })?;
     println!(

@@ -64,6 +64,47 @@ impl fmt::Display for Cadence {
     }
 }
 
+/// Where a copy is re-read from to verify it (`verify-from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyFrom {
+    /// The page cache may serve the re-read: it proves the write path
+    /// (staging, rename, what the filesystem returns), not the drive.
+    Cache,
+    /// The written pages are dropped from the cache first, so the re-read
+    /// comes from the device (and catches a failing or fake drive).
+    Media,
+    /// `media` for copies a source copy is removed after (archive's moves,
+    /// offload's evictions), `cache` for the rest.
+    #[default]
+    Auto,
+}
+
+impl FromStr for VerifyFrom {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<VerifyFrom, String> {
+        match text {
+            "cache" => Ok(VerifyFrom::Cache),
+            "media" => Ok(VerifyFrom::Media),
+            "auto" => Ok(VerifyFrom::Auto),
+            _ => Err(format!(
+                "verify-from {text:?} is not valid: use media (re-read from the device), cache, \
+                 or auto (media where a source copy is removed afterwards)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for VerifyFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VerifyFrom::Cache => "cache",
+            VerifyFrom::Media => "media",
+            VerifyFrom::Auto => "auto",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

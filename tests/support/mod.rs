@@ -371,11 +371,11 @@ pub fn assert_dry_run(
     before_a: &BTreeMap<String, String>,
     before_b: &BTreeMap<String, String>,
 ) {
-    let plan: Vec<&str> = report["plan"]
+    let plan: Vec<&str> = report["items"]
         .as_array()
         .expect("a dry run lists its plan")
         .iter()
-        .map(|l| l.as_str().unwrap())
+        .map(|i| i["detail"].as_str().unwrap())
         .collect();
     for path in paths {
         assert!(

@@ -63,6 +63,10 @@ const HOST_SETTINGS: &[(&str, &str)] = &[
     ),
     ("trash-days", "days a trashed file is kept, e.g. 30"),
     (
+        "verify-from",
+        "where copies are re-read to verify them: media (from the device), cache, or auto (media where a source copy is removed afterwards)",
+    ),
+    (
         "policy-digest",
         "confirm the policy component a conduit runs after `conduit policy install --replace`: its digest from `conduit policy info`",
     ),
@@ -125,6 +129,7 @@ impl Host {
             max_delete_pct: DEFAULT_MAX_DELETE_PCT,
             trash_days: DEFAULT_TRASH_DAYS,
             source_capacity: None,
+            verify_from: Default::default(),
         };
         if let Some(digest) = apply_settings(&mut c, &policy, &new.options)? {
             c.policy_digest = self.check_confirmation(&c, &policy, digest)?;
@@ -275,6 +280,7 @@ fn apply_settings<'a>(
                     ))
                 })?;
             }
+            "verify-from" => c.verify_from = value.parse().map_err(super::UsageError)?,
             "source-capacity" if value == "measure" => c.source_capacity = None,
             "source-capacity" => {
                 c.source_capacity =

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::settings::Cadence;
 pub use conduits::NewConduit;
 pub use policies::{InstallOptions, InstallReport, PolicyListing};
-pub use repair::{Keep, VerifyReport};
+pub use repair::{Keep, Purged, RestoreChoice, Restored, TrashedVersion, VerifyReport};
 pub use served::{Served, ServiceState};
 pub use status::{ConduitStatus, OffloadedFile};
 pub use sync::{Event, SyncOptions};
@@ -49,14 +49,28 @@ fn usage<T>(message: impl Into<String>) -> anyhow::Result<T> {
     Err(UsageError(message.into()).into())
 }
 
+/// The version of the JSON that `--json` prints (docs/json.md): raised
+/// when a field changes meaning or goes away, not when one is added.
+pub const JSON_SCHEMA: u32 = 1;
+
 /// The result of one sync run of one conduit: what `sync --json` prints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncReport {
     /// The conduit's name.
     pub conduit: String,
-    /// The run's number in the conduit's history (0 for a dry run, which
-    /// records nothing, and for a run halted before it began).
+    /// The run's number in the conduit's history, counted per conduit from
+    /// 1 and never reused (0 for a dry run, which records nothing, and for
+    /// a run halted before it began).
     pub generation: i64,
+    /// When the run started (RFC 3339, UTC).
+    #[serde(default)]
+    pub started: String,
+    /// When it ended (RFC 3339, UTC); empty while running or after a crash.
+    #[serde(default)]
+    pub ended: String,
+    /// `started` in ns, for the run itself.
+    #[serde(skip)]
+    pub(crate) started_ns: i64,
     /// True when the run only planned.
     pub dry_run: bool,
     /// Why a safety guard stopped the run; nothing was changed on disk.
@@ -75,11 +89,47 @@ pub struct SyncReport {
     /// versions are kept (`conflicts` counts them).
     #[serde(default)]
     pub conflict_list: Vec<crate::plan::ConflictSeen>,
-    /// Dry runs: the plan, one line per action.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub plan: Vec<String>,
+    /// Path by path, what the run did and why (`history NAME GEN`), or
+    /// what a dry run would do. Kept in the journal, not in the report.
+    #[serde(skip_serializing_if = "Vec::is_empty", skip_deserializing)]
+    pub items: Vec<Item>,
     /// Wall time of the run.
     pub duration_ms: u64,
+}
+
+/// One action on one path: what a run did and why, or what a dry run
+/// would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// The entry's path, relative to the roots.
+    pub path: String,
+    /// The journal's verb: copy, delete, rename, move-to-destination, …
+    pub action: String,
+    /// The change that led to it: `new on the source`, `mode changed on
+    /// the destination`, …
+    pub why: String,
+    /// done, failed or skipped; absent in a dry run's plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The action in words (where to), or what went wrong.
+    pub detail: Option<String>,
+    /// Where the versions it displaced went, inside their root's trash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trashed: Vec<String>,
+}
+
+impl Item {
+    /// A journal row as the API shows it.
+    pub(crate) fn done(row: &crate::index::JournalRow) -> Item {
+        Item {
+            path: row.path.clone(),
+            action: row.verb.name().to_string(),
+            why: row.why.clone(),
+            outcome: Some(row.ended.name().to_string()),
+            detail: row.detail.clone(),
+            trashed: row.trashed.clone(),
+        }
+    }
 }
 
 /// A home folder opened for use.
@@ -143,24 +193,36 @@ impl Host {
         self.index
             .generations(c.id, limit)?
             .into_iter()
-            .map(|g| {
-                let mut report: SyncReport = match &g.report {
-                    Some(json) => serde_json::from_str(json)?,
-                    None => SyncReport {
-                        conduit: c.name.clone(),
-                        halted: Some(Halt::Recorded(
-                            "interrupted: the run did not finish (crash or kill); the next run \
-                             redoes its work"
-                                .into(),
-                        )),
-                        ..SyncReport::default()
-                    },
-                };
-                report.generation = g.id;
-                report.dry_run = g.dry_run;
-                Ok(report)
-            })
+            .map(|g| report_of(&c, g))
             .collect()
+    }
+
+    /// Run `generation` of conduit `name`, with every action it took.
+    pub fn run_record(&self, name: &str, generation: i64) -> anyhow::Result<SyncReport> {
+        let c = self.conduit(name)?;
+        let Some(g) = self.index.generation(c.id, generation)? else {
+            let last = self
+                .index
+                .generations(c.id, 1)?
+                .first()
+                .map_or(0, |g| g.number);
+            return usage(match last {
+                0 => format!("`{}` has not run yet", c.name),
+                last => format!(
+                    "`{}` has no generation {generation}: its runs are numbered 1 to {last} \
+                     (`conduit history {}` lists them)",
+                    c.name, c.name
+                ),
+            });
+        };
+        let mut report = report_of(&c, g)?;
+        report.items = self
+            .index
+            .journal(c.id, generation)?
+            .iter()
+            .map(Item::done)
+            .collect();
+        Ok(report)
     }
 
     /// Open conflicts of a conduit: (path, reason).
@@ -173,4 +235,25 @@ impl Host {
             .map(|(path, reason, _)| (path, reason))
             .collect())
     }
+}
+
+/// A recorded run as its report; a run that never ended says so.
+fn report_of(c: &Conduit, g: crate::index::Generation) -> anyhow::Result<SyncReport> {
+    let mut report: SyncReport = match &g.report {
+        Some(json) => serde_json::from_str(json)?,
+        None => SyncReport {
+            conduit: c.name.clone(),
+            halted: Some(Halt::Recorded(
+                "interrupted: the run did not finish (crash or kill); the next run \
+                             redoes its work"
+                    .into(),
+            )),
+            ..SyncReport::default()
+        },
+    };
+    report.generation = g.number;
+    report.dry_run = g.dry_run;
+    report.started = crate::clock::rfc3339(g.started_ns);
+    report.ended = g.ended_ns.map(crate::clock::rfc3339).unwrap_or_default();
+    Ok(report)
 }

@@ -46,6 +46,95 @@ pub struct VerifyReport {
     /// Entries of the destination's archive manifest checked (each must
     /// still hold the content archive recorded).
     pub archived: u64,
+    /// With `--repair`: corrupted files put right from the other side,
+    /// and where each corrupted copy went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repaired: Vec<String>,
+    /// With `--repair`: corrupted files that could not be put right, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unrepaired: Vec<String>,
+}
+
+/// One version in a conduit's trash.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrashedVersion {
+    /// Its number among the versions of its path, 1 the newest (0 when
+    /// not counted).
+    pub version: usize,
+    /// The path it had, relative to the roots.
+    pub path: String,
+    /// The root whose trash holds it: source or destination.
+    pub side: &'static str,
+    /// Where it is, relative to that root.
+    pub trashed_as: String,
+    /// file, directory or symlink.
+    pub kind: &'static str,
+    /// Bytes.
+    pub size: u64,
+    /// When it went to the trash (RFC 3339, UTC).
+    pub trashed: String,
+    /// `trashed` in ns since the epoch.
+    #[serde(skip)]
+    pub trashed_ns: i64,
+    /// The run that put it there.
+    pub generation: Option<i64>,
+}
+
+impl TrashedVersion {
+    fn of(t: crate::index::TrashRecord, version: usize) -> TrashedVersion {
+        TrashedVersion {
+            version,
+            path: t.path,
+            side: t.side.name(),
+            trashed_as: t.trashed_as,
+            kind: t.kind.name(),
+            size: t.size,
+            trashed: crate::clock::rfc3339(t.trashed_ns),
+            trashed_ns: t.trashed_ns,
+            generation: t.generation,
+        }
+    }
+}
+
+/// Which trashed version `restore` brings back, and where.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreChoice {
+    /// Its number in [`Host::trash`] for the path (1: the newest).
+    pub version: Option<usize>,
+    /// The newest trashed before this time (ns since the epoch).
+    pub before_ns: Option<i64>,
+    /// Restore under this path (which must be free on both sides).
+    pub to: Option<String>,
+}
+
+/// What `restore` did.
+#[derive(Debug, Serialize)]
+pub struct Restored {
+    /// Where the version is now, on both sides.
+    pub path: String,
+    /// The side and trash path it came from.
+    pub from: String,
+    /// The version, as the trash listed it.
+    pub version: Option<TrashedVersion>,
+    /// The generation that recorded the restore.
+    pub generation: i64,
+    /// What stood in its way and where that went: `the destination's a.txt
+    /// went to .conduit/trash/7/a.txt`.
+    pub replaced: Vec<String>,
+    /// What the copy to the other side did.
+    #[serde(skip)]
+    pub outcome: Outcome,
+}
+
+/// What `trash --purge` removed.
+#[derive(Debug, Default, Serialize)]
+pub struct Purged {
+    /// Versions removed for good.
+    pub versions: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Versions that could not be removed.
+    pub problems: Vec<String>,
 }
 
 /// Pins as one matcher.
@@ -65,15 +154,107 @@ fn sdk_side(side: Side) -> conduit_policy::Side {
 }
 
 impl Host {
-    /// Bring back the newest trashed version of `path` on both sides and
-    /// record it as agreed; what stood at `path` goes to the trash.
-    pub fn restore(&mut self, name: &str, path: &str) -> anyhow::Result<Outcome> {
+    /// Every version in the conduit's trash (or only those of `path` and
+    /// below it), newest first, numbered per path as `restore --version`
+    /// takes them.
+    pub fn trash(&self, name: &str, path: Option<&str>) -> anyhow::Result<Vec<TrashedVersion>> {
         let c = self.conduit(name)?;
-        plan::check_relative_path(path).or_else(usage)?;
+        let path = path.map(|p| p.trim_end_matches('/'));
+        if let Some(p) = path {
+            plan::check_relative_path(p).or_else(usage)?;
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        Ok(self
+            .index
+            .trash(c.id, path)?
+            .into_iter()
+            .map(|t| {
+                let n = seen.entry(t.path.clone()).or_default();
+                *n += 1;
+                TrashedVersion::of(t, *n)
+            })
+            .collect())
+    }
+
+    /// Remove for good what went to the trash longer than `older_than_ns`
+    /// ago (before the conduit's own retention would).
+    pub fn purge_trash(&mut self, name: &str, older_than_ns: i64) -> anyhow::Result<Purged> {
+        let c = self.conduit(name)?;
         let _lock = self.lock(&c)?;
         let roots = self.ready_roots(&c)?;
-        let newest = match self.index.trashed(c.id, path)?.into_iter().next() {
-            Some(t) => Some((t.side, t.trashed_as, Some(t.id))),
+        self.purge_before(&c, &roots, crate::clock::now_ns() - older_than_ns)
+    }
+
+    /// Remove for good what went to the trash before `cutoff_ns`.
+    pub(super) fn purge_before(
+        &mut self,
+        c: &Conduit,
+        roots: &[Box<dyn Location>; 2],
+        cutoff_ns: i64,
+    ) -> anyhow::Result<Purged> {
+        let mut purged = Purged::default();
+        for t in self.index.trash_older_than(c.id, cutoff_ns)? {
+            match roots[t.side.index()].purge(&t.trashed_as) {
+                Ok(()) => {
+                    self.index.forget_trash(t.id)?;
+                    purged.versions += 1;
+                    purged.bytes += t.size;
+                }
+                Err(e) => purged
+                    .problems
+                    .push(format!("{} {}: {e}", t.side.name(), t.trashed_as)),
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Bring back a trashed version of `path` (the newest, unless `choice`
+    /// picks another) on both sides and record it as agreed. What stood at
+    /// the path on either side goes to the trash, and the report says where.
+    pub fn restore(
+        &mut self,
+        name: &str,
+        path: &str,
+        choice: &RestoreChoice,
+    ) -> anyhow::Result<Restored> {
+        let c = self.conduit(name)?;
+        plan::check_relative_path(path).or_else(usage)?;
+        let to = choice.to.as_deref().unwrap_or(path);
+        plan::check_relative_path(to).or_else(usage)?;
+        let _lock = self.lock(&c)?;
+        let roots = self.ready_roots(&c)?;
+        let versions = self.index.trashed(c.id, path)?;
+        let picked = match (choice.version, choice.before_ns) {
+            (Some(0), _) => return usage("versions are numbered from 1 (the newest)"),
+            (Some(v), _) => match versions.get(v - 1) {
+                Some(t) => Some(t.clone()),
+                None => {
+                    return usage(format!(
+                        "{path:?} has {} trashed version(s) in `{}`; `conduit trash {} {path}` \
+                         lists them",
+                        versions.len(),
+                        c.name,
+                        c.name
+                    ));
+                }
+            },
+            (None, Some(before)) => match versions.iter().find(|t| t.trashed_ns < before) {
+                Some(t) => Some(t.clone()),
+                None => {
+                    return usage(format!(
+                        "no version of {path:?} was trashed before {}; `conduit trash {} {path}` \
+                         lists them",
+                        crate::clock::rfc3339(before),
+                        c.name
+                    ));
+                }
+            },
+            (None, None) => versions.first().cloned(),
+        };
+        let found = match picked {
+            Some(t) => Some((t.side, t.trashed_as.clone(), Some(t))),
+            // The index lost the record (a crash between the move and its
+            // commit): the newest version on disk.
             None => Side::BOTH
                 .into_iter()
                 .filter_map(|side| {
@@ -83,31 +264,47 @@ impl Host {
                 .max_by_key(|(generation, ..)| *generation)
                 .map(|(_, side, slot)| (side, slot, None)),
         };
-        let Some((side, trashed_as, record)) = newest else {
+        let Some((side, trashed_as, record)) = found else {
             return usage(format!(
                 "nothing at {path:?} is in the trash of `{}` (paths are relative to the roots; \
                  trashed files expire after {} days)",
                 c.name, c.trash_days
             ));
         };
-        let generation = self.index.start_generation(c.id, false, false)?;
-        let root = &roots[side.index()];
-        let displaced = root.untrash(&trashed_as, path, generation)?;
-        if let Some(id) = record {
-            self.index.forget_trash(id)?;
+        if to != path {
+            for s in Side::BOTH {
+                if roots[s.index()].stat(to)?.is_some() {
+                    return usage(format!(
+                        "{to:?} already exists on the {}; --to names a path that is free on \
+                         both sides",
+                        s.name()
+                    ));
+                }
+            }
         }
+        let generation = self
+            .index
+            .start_generation(c.id, crate::clock::now_ns(), false)?;
+        let root = &roots[side.index()];
+        let displaced = root.untrash(&trashed_as, to, generation)?;
         let mut batch = crate::index::Batch::default();
+        if let Some(t) = &record {
+            self.index.forget_trash(t.id)?;
+        }
+        let mut replaced = Vec::new();
         if let Some(slot) = displaced {
             let seen = root.stat(&slot).ok().flatten();
+            replaced.push(format!("the {}'s {to} went to {slot}", side.name()));
             batch.trash.push(crate::index::TrashRecord {
                 id: 0,
                 side,
-                path: path.to_string(),
+                path: to.to_string(),
                 trashed_as: slot,
                 kind: seen.as_ref().map_or(Kind::File, |r| r.kind),
-                size: seen.map_or(0, |r| r.size),
-                digest: None,
+                size: seen.as_ref().map_or(0, |r| r.size),
+                digest: seen.and_then(|r| r.digest),
                 trashed_ns: crate::clock::now_ns(),
+                generation: Some(generation),
             });
         }
         self.index.commit(c.id, generation, &batch)?;
@@ -115,7 +312,24 @@ impl Host {
             from: side,
             to_path: None,
         });
-        self.run_by_hand(&c, &roots, generation, path, vec![copy], "restore")
+        let outcome = self.run_by_hand(&c, &roots, generation, to, vec![copy], "restore")?;
+        for row in self.index.journal(c.id, generation)? {
+            for slot in row.trashed {
+                replaced.push(format!(
+                    "the {}'s {} went to {slot}",
+                    side.other().name(),
+                    row.path
+                ));
+            }
+        }
+        Ok(Restored {
+            path: to.to_string(),
+            from: format!("{} {trashed_as}", side.name()),
+            version: record.map(|t| TrashedVersion::of(t, 0)),
+            generation,
+            replaced,
+            outcome,
+        })
     }
 
     /// Settle an open conflict by keeping one version (the other goes to the
@@ -130,7 +344,9 @@ impl Host {
         }
         let _lock = self.lock(&c)?;
         let roots = self.ready_roots(&c)?;
-        let generation = self.index.start_generation(c.id, false, false)?;
+        let generation = self
+            .index
+            .start_generation(c.id, crate::clock::now_ns(), false)?;
         let copy =
             |from: Side, to_path: Option<String>| Operation::Copy(Transfer { from, to_path });
         let ops = match keep {
@@ -198,7 +414,9 @@ impl Host {
             }
         }
         wanted.sort();
-        let generation = self.index.start_generation(c.id, false, false)?;
+        let generation = self
+            .index
+            .start_generation(c.id, crate::clock::now_ns(), false)?;
         let mut total = Outcome::default();
         for path in wanted {
             let one = self.run_by_hand(
@@ -236,13 +454,22 @@ impl Host {
     }
 
     /// Re-read every indexed file on both sides and compare with the index.
-    pub fn verify(&mut self, name: &str) -> anyhow::Result<VerifyReport> {
+    /// With `repair`, a file whose content no longer matches the index
+    /// is put right from the other side, where that side still holds the
+    /// indexed content; the corrupted copy goes to the trash.
+    pub fn verify(&mut self, name: &str, repair: bool) -> anyhow::Result<VerifyReport> {
         let c = self.conduit(name)?;
+        let _lock = match repair {
+            true => Some(self.lock(&c)?),
+            false => None,
+        };
         let roots = self.ready_roots(&c)?;
         let mut report = VerifyReport {
             conduit: c.name.clone(),
             ..VerifyReport::default()
         };
+        let mut sound: [HashMap<String, conduit_contract::Digest>; 2] = Default::default();
+        let mut rotten: Vec<(Side, String, conduit_contract::Digest)> = Vec::new();
         for side in Side::BOTH {
             let root = &roots[side.index()];
             let mut records: Vec<(String, Record)> =
@@ -278,13 +505,18 @@ impl Host {
                     Ok(d) if d == digest => {
                         report.verified += 1;
                         report.bytes += now.size;
+                        sound[side.index()].insert(path, digest);
                     }
-                    Ok(_) => report.corrupted.push(format!(
-                        "{} {path}: content differs from the index although size and mtime did \
-                         not change (disk corruption or tampering); restore it from the other \
-                         side or a backup",
-                        side.name()
-                    )),
+                    Ok(_) => {
+                        report.corrupted.push(format!(
+                            "{} {path}: content differs from the index although size and mtime \
+                             did not change (disk corruption or tampering); `conduit verify {} \
+                             --repair` puts it right from the other side if that one is sound",
+                            side.name(),
+                            c.name
+                        ));
+                        rotten.push((side, path, digest));
+                    }
                     Err(e) => report
                         .corrupted
                         .push(format!("{} {path}: unreadable: {e}", side.name())),
@@ -292,7 +524,70 @@ impl Host {
             }
         }
         self.verify_manifest(&*roots[1], &mut report)?;
+        if repair && !rotten.is_empty() {
+            self.repair(&c, &roots, &sound, rotten, &mut report)?;
+        }
         Ok(report)
+    }
+
+    /// Copy each rotten file from the other side, if that side's copy
+    /// verified just now with the same indexed content.
+    fn repair(
+        &mut self,
+        c: &Conduit,
+        roots: &[Box<dyn Location>; 2],
+        sound: &[HashMap<String, conduit_contract::Digest>; 2],
+        rotten: Vec<(Side, String, conduit_contract::Digest)>,
+        report: &mut VerifyReport,
+    ) -> anyhow::Result<()> {
+        let generation = self
+            .index
+            .start_generation(c.id, crate::clock::now_ns(), false)?;
+        for (side, path, digest) in rotten {
+            let good = side.other();
+            if sound[good.index()].get(&path) != Some(&digest) {
+                report.unrepaired.push(format!(
+                    "{} {path}: the {} does not hold the indexed content either; restore it \
+                     from a backup or an older version (`conduit trash {} {path}`)",
+                    side.name(),
+                    good.name(),
+                    c.name
+                ));
+                continue;
+            }
+            let copy = Operation::Copy(Transfer {
+                from: good,
+                to_path: None,
+            });
+            let outcome =
+                self.run_by_hand(c, roots, generation, &path, vec![copy], "verify --repair")?;
+            let kept = self
+                .index
+                .journal(c.id, generation)?
+                .into_iter()
+                .filter(|row| row.path == path)
+                .flat_map(|row| row.trashed)
+                .last();
+            match (outcome.counts.failed + outcome.counts.skipped, kept) {
+                (0, Some(slot)) => report.repaired.push(format!(
+                    "{} {path}: put right from the {}; the corrupted copy is in {slot}",
+                    side.name(),
+                    good.name()
+                )),
+                (0, None) => report.repaired.push(format!(
+                    "{} {path}: put right from the {}",
+                    side.name(),
+                    good.name()
+                )),
+                _ => report.unrepaired.push(format!(
+                    "{} {path}: the copy from the {} failed: {}",
+                    side.name(),
+                    good.name(),
+                    outcome.problems.join("; ")
+                )),
+            }
+        }
+        Ok(())
     }
 
     /// Every file the archive manifest lists must be there, byte for byte.
@@ -377,20 +672,30 @@ impl Host {
             entries: &entries,
             scans: [&scans[0], &scans[1]],
             fidelity: crate::location::fidelity(roots),
+            verify_from: c.verify_from,
             deletes_withheld: None,
             on_progress: &|_| {},
+            on_journal: &|_| {},
+            asked_by: Some(what),
             cancel: None,
         };
         let outcome = exec::execute(&run, &plan, &mut self.index)?;
+        let ended_ns = crate::clock::now_ns();
         let report = super::SyncReport {
             conduit: c.name.clone(),
             generation,
+            ended: crate::clock::rfc3339(ended_ns),
             counts: outcome.counts.clone(),
             problems: outcome.problems.clone(),
             ..Default::default()
         };
-        self.index
-            .finish_generation(generation, None, &serde_json::to_string(&report)?)?;
+        self.index.finish_generation(
+            c.id,
+            generation,
+            ended_ns,
+            None,
+            &serde_json::to_string(&report)?,
+        )?;
         Ok(outcome)
     }
 }

@@ -51,6 +51,14 @@ pub enum Event {
         /// Bytes it will transfer.
         bytes: u64,
     },
+    /// Actions the run finished (done, failed or skipped), as they are
+    /// recorded: what `sync -v` prints.
+    Acted {
+        /// The conduit's name.
+        conduit: String,
+        /// What was done to which path, and why.
+        item: super::Item,
+    },
     /// A transfer finished and verified.
     Transferred {
         /// The conduit's name.
@@ -74,16 +82,16 @@ impl Host {
         on_event: &(dyn Fn(&Event) + Sync),
     ) -> anyhow::Result<SyncReport> {
         let c = self.conduit(name)?;
-        let started = Instant::now();
         let _lock = self.lock(&c)?;
+        let started_ns = now_ns();
         let mut report = SyncReport {
             conduit: c.name.clone(),
             dry_run: opts.dry_run,
+            started: crate::clock::rfc3339(started_ns),
+            started_ns,
             ..SyncReport::default()
         };
-        let result = self.generation(&c, opts, &mut report, on_event);
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        result?;
+        self.generation(&c, opts, &mut report, on_event)?;
         on_event(&Event::Finished(Box::new(report.clone())));
         Ok(report)
     }
@@ -113,13 +121,13 @@ impl Host {
             Ok(roots) => roots,
             Err(reason) => {
                 report.halted = Some(reason);
-                return Ok(());
+                return self.finish(c, report);
             }
         };
         let policy = self.policy(c)?;
         if let Some(reason) = self.policy_changed(c, &policy) {
             report.halted = Some(reason);
-            return Ok(());
+            return self.finish(c, report);
         }
         let settings = options::resolve(policy.info(), &c.options).map_err(|message| {
             crate::policy::PolicyError::Option {
@@ -182,7 +190,9 @@ impl Host {
         // A dry run writes nothing, not even the scan's hashes: no
         // generation, no index row, nothing for `status` to show.
         if !opts.dry_run {
-            report.generation = self.index.start_generation(c.id, false, opts.force)?;
+            report.generation = self
+                .index
+                .start_generation(c.id, report.started_ns, opts.force)?;
             self.index.commit(c.id, report.generation, &scan_batch)?;
             self.index.commit(c.id, report.generation, &settled)?;
             self.index.clear_dirty(c.id, dirty_upto)?;
@@ -190,7 +200,7 @@ impl Host {
         drop(previous);
 
         if let Some(reason) = guards::overlaps(c, [&source, &destination]) {
-            return self.halt(report, reason);
+            return self.halt(c, report, reason);
         }
         if let Some(reason) = guards::emptied_root(
             c,
@@ -198,7 +208,7 @@ impl Host {
             [&source.records, &destination.records],
             opts.force,
         ) {
-            return self.halt(report, reason);
+            return self.halt(c, report, reason);
         }
         let pins = crate::api::repair::pin_matcher(&self.index.pins(c.id)?)?;
         let fidelity = location::fidelity(&roots);
@@ -245,7 +255,7 @@ impl Host {
             [&source.records, &destination.records],
             opts.force,
         ) {
-            return self.halt(report, reason);
+            return self.halt(c, report, reason);
         }
         // Only now, past every guard and the policy: a halted or failed run
         // changes nothing on disk, not even the trash.
@@ -256,7 +266,7 @@ impl Host {
                     tracing::warn!(%root, "cannot clean the staging area: {e}");
                 }
             }
-            self.purge_trash(c, &roots)?;
+            self.expire_trash(c, &roots)?;
         }
         let total_bytes = Counts::of_plan(&entries, &plan).bytes;
         report.conflict_list = plan::conflicts(&entries, &plan);
@@ -267,12 +277,22 @@ impl Host {
         });
         if opts.dry_run {
             report.counts = Counts::of_plan(&entries, &plan);
-            report.plan = plan
+            report.items = plan
                 .actions
                 .iter()
-                .map(|a| plan::describe_action(&entries, a))
+                .map(|a| {
+                    let e = &entries[a.entry as usize];
+                    super::Item {
+                        path: e.path.clone(),
+                        action: crate::index::Verb::from(&a.operation).name().to_string(),
+                        why: plan::reason(e),
+                        outcome: None,
+                        detail: Some(plan::describe_action(&entries, a)),
+                        trashed: Vec::new(),
+                    }
+                })
                 .collect();
-            return self.finish(report);
+            return self.finish(c, report);
         }
 
         let deletes_withheld = (!report.scan_errors.is_empty()).then(|| {
@@ -281,11 +301,16 @@ impl Host {
                 report.scan_errors.len()
             )
         });
-        let conduit_name = c.name.clone();
-        let on_progress = move |bytes: u64| {
+        let on_progress = |bytes: u64| {
             on_event(&Event::Transferred {
-                conduit: conduit_name.clone(),
+                conduit: c.name.clone(),
                 bytes,
+            })
+        };
+        let on_journal = |row: &crate::index::JournalRow| {
+            on_event(&Event::Acted {
+                conduit: c.name.clone(),
+                item: super::Item::done(row),
             })
         };
         let run = Run {
@@ -295,8 +320,11 @@ impl Host {
             entries: &entries,
             scans: [&source.records, &destination.records],
             fidelity,
+            verify_from: c.verify_from,
             deletes_withheld,
             on_progress: &on_progress,
+            on_journal: &on_journal,
+            asked_by: None,
             cancel: opts.cancel.as_deref(),
         };
         let phase = Instant::now();
@@ -306,20 +334,26 @@ impl Host {
         report.counts = outcome.counts;
         report.counts.conflicts = report.conflict_list.len() as u64;
         report.problems = outcome.problems;
-        self.finish(report)
+        self.finish(c, report)
     }
 
-    fn halt(&mut self, report: &mut SyncReport, reason: Halt) -> anyhow::Result<()> {
+    fn halt(&mut self, c: &Conduit, report: &mut SyncReport, reason: Halt) -> anyhow::Result<()> {
         report.halted = Some(reason);
-        self.finish(report)
+        self.finish(c, report)
     }
 
-    fn finish(&mut self, report: &SyncReport) -> anyhow::Result<()> {
-        if report.dry_run {
+    /// Stamp the report's end and record it with its generation.
+    fn finish(&mut self, c: &Conduit, report: &mut SyncReport) -> anyhow::Result<()> {
+        let ended_ns = now_ns();
+        report.ended = crate::clock::rfc3339(ended_ns);
+        report.duration_ms = (ended_ns - report.started_ns).max(0) as u64 / 1_000_000;
+        if report.dry_run || report.generation == 0 {
             return Ok(());
         }
         self.index.finish_generation(
+            c.id,
             report.generation,
+            ended_ns,
             report.halted.as_ref().map(Halt::to_string).as_deref(),
             &serde_json::to_string(report)?,
         )
@@ -361,16 +395,10 @@ impl Host {
     }
 
     /// Remove trashed files older than the conduit's retention.
-    fn purge_trash(&mut self, c: &Conduit, roots: &[Box<dyn Location>; 2]) -> anyhow::Result<()> {
+    fn expire_trash(&mut self, c: &Conduit, roots: &[Box<dyn Location>; 2]) -> anyhow::Result<()> {
         let cutoff = now_ns() - i64::from(c.trash_days) * 86_400 * 1_000_000_000;
-        for t in self.index.trash_older_than(c.id, cutoff)? {
-            let root = &roots[t.side.index()];
-            match root.purge(&t.trashed_as) {
-                Ok(()) => self.index.forget_trash(t.id)?,
-                Err(e) => {
-                    tracing::warn!(path = %t.trashed_as, "could not purge from the trash: {e}")
-                }
-            }
+        for problem in self.purge_before(c, roots, cutoff)?.problems {
+            tracing::warn!("could not purge from the trash: {problem}");
         }
         Ok(())
     }

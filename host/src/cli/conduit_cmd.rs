@@ -11,7 +11,7 @@ use crate::api::{Host, NewConduit};
 use crate::exec::Outcome;
 use crate::index::Conduit;
 
-pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
+pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::Result<i32> {
     let mut host = Host::open(home)?;
     match command {
         Command::Add {
@@ -45,7 +45,7 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
             let all = host.conduits()?;
             if json {
                 let list: Vec<_> = all.iter().map(conduit_json).collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                println!("{}", super::json(&list, true)?);
             } else if all.is_empty() {
                 println!(
                     "no conduits yet; create one with `conduit add NAME SOURCE DEST --policy P`"
@@ -66,7 +66,7 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
         Command::Show { name, json } => {
             let c = host.conduit(&name)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&conduit_json(&c))?);
+                println!("{}", super::json(&conduit_json(&c), true)?);
             } else {
                 print_conduit(&c);
             }
@@ -97,16 +97,111 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
             offloaded,
             json,
         } => return status(&host, name, offloaded, json),
-        Command::History { name, limit, json } => {
+        Command::History {
+            name,
+            generation: Some(generation),
+            json,
+            ..
+        } => {
+            let run = host.run_record(&name, generation)?;
+            if json {
+                println!("{}", super::json(&run, true)?);
+            } else {
+                println!("{}", when(&run.started));
+                super::sync_cmd::print_report(&run, out);
+                if run.items.is_empty() && run.halted.is_none() {
+                    println!("  (no action was taken on any path)");
+                }
+            }
+        }
+        Command::History {
+            name,
+            generation: None,
+            limit,
+            json,
+        } => {
             let runs = host.history(&name, limit)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                println!("{}", super::json(&runs, true)?);
             } else if runs.is_empty() {
                 println!("`{name}` has not run yet");
             } else {
                 for r in &runs {
-                    super::sync_cmd::print_report(r);
+                    print!("{}  ", when(&r.started));
+                    super::sync_cmd::print_report(r, out);
                 }
+                println!("`conduit history {name} GEN` lists what a run did to each path");
+            }
+        }
+        Command::Trash {
+            name,
+            path,
+            purge: true,
+            older_than,
+            json,
+        } => {
+            if path.is_some() {
+                return Err(crate::api::UsageError(
+                    "--purge takes no PATH: it purges by age across the whole trash".into(),
+                )
+                .into());
+            }
+            let age = older_than.unwrap_or_default();
+            let Some(secs) = conduit_contract::units::parse_duration(&age) else {
+                return Err(crate::api::UsageError(format!(
+                    "--older-than {age:?} is not an age: use e.g. 30d, 12w or 1y"
+                ))
+                .into());
+            };
+            let purged = host.purge_trash(&name, secs as i64 * 1_000_000_000)?;
+            if json {
+                println!("{}", super::json(&purged, true)?);
+            } else {
+                println!(
+                    "purged {} version(s), {}, trashed more than {age} ago",
+                    purged.versions,
+                    human_bytes(purged.bytes)
+                );
+                for p in &purged.problems {
+                    println!("  ! {p}");
+                }
+            }
+            if !purged.problems.is_empty() {
+                return Ok(exit::PARTIAL);
+            }
+        }
+        Command::Trash {
+            name, path, json, ..
+        } => {
+            let versions = host.trash(&name, path.as_deref())?;
+            if json {
+                println!("{}", super::json(&versions, true)?);
+            } else if versions.is_empty() {
+                println!(
+                    "the trash of `{name}` holds nothing{}",
+                    match &path {
+                        Some(p) => format!(" at {p:?}"),
+                        None => String::new(),
+                    }
+                );
+            } else {
+                let now = crate::clock::now_ns();
+                for v in &versions {
+                    println!(
+                        "{}  #{}  {:<11} {:>10}  {}  ({})  gen {}  in {}",
+                        v.trashed.get(..19).unwrap_or(&v.trashed).replace('T', " "),
+                        v.version,
+                        v.side,
+                        human_bytes(v.size),
+                        v.path,
+                        crate::clock::relative(v.trashed_ns, now),
+                        v.generation.map_or("-".to_string(), |g| g.to_string()),
+                        v.trashed_as
+                    );
+                }
+                println!(
+                    "bring one back with `conduit restore {name} PATH --version N` (#N above)"
+                );
             }
         }
         Command::Conflicts {
@@ -143,7 +238,7 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
                     true => json!({ "open": open, "settled": settled }),
                     false => json!(open),
                 };
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                println!("{}", super::json(&out, true)?);
                 return Ok(super::exit::OK);
             }
             let text =
@@ -180,17 +275,47 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
             let outcome = host.resolve(&name, &path, keep)?;
             return Ok(report_outcome(&format!("resolved {path:?}"), &outcome));
         }
-        Command::Restore { name, path } => {
-            let outcome = host.restore(&name, &path)?;
+        Command::Restore {
+            name,
+            path,
+            version,
+            before,
+            to,
+        } => {
+            let before_ns = match before {
+                Some(text) => Some(
+                    crate::clock::parse_when(&text, crate::clock::now_ns())
+                        .map_err(|e| crate::api::UsageError(format!("--before: {e}")))?,
+                ),
+                None => None,
+            };
+            let choice = crate::api::RestoreChoice {
+                version,
+                before_ns,
+                to,
+            };
+            let restored = host.restore(&name, &path, &choice)?;
+            let trashed = restored
+                .version
+                .as_ref()
+                .map(|v| format!(", trashed {}", v.trashed))
+                .unwrap_or_default();
+            println!(
+                "restored {:?} from the {}{trashed}",
+                restored.path, restored.from
+            );
+            for line in &restored.replaced {
+                println!("  replaced: {line}");
+            }
             return Ok(report_outcome(
-                &format!("restored {path:?} on both sides"),
-                &outcome,
+                &format!("{:?} is on both sides", restored.path),
+                &restored.outcome,
             ));
         }
-        Command::Verify { name, json } => {
-            let r = host.verify(&name)?;
+        Command::Verify { name, repair, json } => {
+            let r = host.verify(&name, repair)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", super::json(&r, true)?);
             } else {
                 println!(
                     "{}: {} files ({}) match the index",
@@ -204,8 +329,16 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
                 for line in &r.changed {
                     println!("  ~ {line}");
                 }
+                for line in &r.repaired {
+                    println!("  repaired: {line}");
+                }
+                for line in &r.unrepaired {
+                    println!("  ! not repaired: {line}");
+                }
             }
-            return Ok(if r.corrupted.is_empty() {
+            let all_repaired =
+                repair && r.unrepaired.is_empty() && r.repaired.len() == r.corrupted.len();
+            return Ok(if r.corrupted.is_empty() || all_repaired {
                 exit::OK
             } else {
                 exit::PARTIAL
@@ -232,11 +365,26 @@ pub(super) fn run(home: &Path, command: Command) -> anyhow::Result<i32> {
         Command::Sync { .. }
         | Command::Watch { .. }
         | Command::Policy(_)
+        | Command::Completions { .. }
+        | Command::Man
         | Command::Demo { .. } => {
             unreachable!("dispatched in cli::run")
         }
     }
     Ok(exit::OK)
+}
+
+/// A recorded time for people: `2026-12-02 06:40:12 (5 min ago)`.
+fn when(rfc3339: &str) -> String {
+    let at = crate::clock::parse_when(rfc3339, 0).ok();
+    let short = rfc3339.get(..19).unwrap_or(rfc3339).replace('T', " ");
+    match at {
+        Some(ns) => format!(
+            "{short} ({})",
+            crate::clock::relative(ns, crate::clock::now_ns())
+        ),
+        None => short,
+    }
 }
 
 fn report_outcome(what: &str, o: &Outcome) -> i32 {
@@ -248,8 +396,8 @@ fn report_outcome(what: &str, o: &Outcome) -> i32 {
         exit::PARTIAL
     } else {
         println!(
-            "{what}: {} file(s), {} verified",
-            o.counts.copied + o.counts.hydrated,
+            "{what}: {} file(s) copied, {} verified",
+            o.counts.copied + o.counts.hydrated + o.counts.updated,
             o.counts.verified
         );
         exit::OK
@@ -275,6 +423,7 @@ fn conduit_json(c: &Conduit) -> serde_json::Value {
         "max_delete_pct": c.max_delete_pct,
         "trash_days": c.trash_days,
         "source_capacity": c.source_capacity,
+        "verify_from": c.verify_from.to_string(),
     })
 }
 
@@ -296,6 +445,7 @@ fn print_conduit(c: &Conduit) {
     }
     println!("  max-delete:  {}%", c.max_delete_pct);
     println!("  trash-days:  {}", c.trash_days);
+    println!("  verify-from: {}", c.verify_from);
     if let Some(capacity) = c.source_capacity {
         println!("  source-capacity: {} (assumed)", human_bytes(capacity));
     }
@@ -312,9 +462,9 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
         .collect::<anyhow::Result<Vec<_>>>()?;
     if json {
         if name.is_some() {
-            println!("{}", serde_json::to_string_pretty(&statuses[0])?);
+            println!("{}", super::json(&statuses[0], true)?);
         } else {
-            println!("{}", serde_json::to_string_pretty(&statuses)?);
+            println!("{}", super::json(&statuses, true)?);
         }
         return Ok(exit::OK);
     }
@@ -328,8 +478,12 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
                 format!("generation {} halted: {halt}", r.generation)
             }
             Some(r) => format!(
-                "generation {}: {} copied, {} deleted, {} failed",
-                r.generation, r.counts.copied, r.counts.deleted, r.counts.failed
+                "generation {} ({}): {} copied, {} deleted, {} failed",
+                r.generation,
+                when(&r.started),
+                r.counts.copied,
+                r.counts.deleted,
+                r.counts.failed
             ),
         };
         println!(
@@ -337,16 +491,9 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
             s.conduit, s.policy, s.state, s.conflicts, s.offloaded
         );
         if let Some(service) = &s.service {
-            let when = |ns: Option<i64>| {
-                ns.map_or("-".to_string(), |ns| {
-                    let secs = (ns - crate::clock::now_ns()) / 1_000_000_000;
-                    if secs >= 0 {
-                        format!("in {secs}s")
-                    } else {
-                        format!("{}s ago", -secs)
-                    }
-                })
-            };
+            let now = crate::clock::now_ns();
+            let when =
+                |ns: Option<i64>| ns.map_or("-".to_string(), |ns| crate::clock::relative(ns, now));
             let detail = service
                 .detail
                 .as_ref()

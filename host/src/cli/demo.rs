@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{exit, human_bytes, sync_cmd::print_report};
 use crate::api::{Host, Keep, NewConduit, SyncOptions};
 
-pub(super) fn run(dir: Option<PathBuf>) -> anyhow::Result<i32> {
+pub(super) fn run(dir: Option<PathBuf>, out: super::Output) -> anyhow::Result<i32> {
     let temp;
     let dir = match dir {
         Some(dir) => {
@@ -20,6 +20,7 @@ pub(super) fn run(dir: Option<PathBuf>) -> anyhow::Result<i32> {
         }
     };
     let demo = Demo {
+        out,
         dir: dir.clone(),
         host: Host::open(&dir.join("home"))?,
     };
@@ -39,6 +40,7 @@ pub(super) fn run(dir: Option<PathBuf>) -> anyhow::Result<i32> {
 }
 
 struct Demo {
+    out: super::Output,
     dir: PathBuf,
     host: Host,
 }
@@ -112,7 +114,7 @@ impl Demo {
     fn sync(&mut self, name: &str) -> anyhow::Result<()> {
         let report = self.host.sync(name, &SyncOptions::default(), &|_| {})?;
         print!("     ");
-        print_report(&report);
+        print_report(&report, self.out);
         Ok(())
     }
 
@@ -164,7 +166,11 @@ impl Demo {
         self.sync("backup")?;
         show("destination", &b)?;
         step("the deleted photo went to the destination's trash; restore it");
-        self.host.restore("backup", "photos/img-03.jpg")?;
+        self.host.restore(
+            "backup",
+            "photos/img-03.jpg",
+            &crate::api::RestoreChoice::default(),
+        )?;
         println!("     restored photos/img-03.jpg on both sides");
         step("a second sync has nothing to do");
         self.sync("backup")?;

@@ -10,7 +10,7 @@ mod watch_cmd;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::api::Keep;
 use conduit_contract::options;
@@ -39,8 +39,70 @@ struct Cli {
     /// Where Conduit keeps its index, caches and logs.
     #[arg(long, global = true, env = "CONDUIT_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
+    /// Say more: each action as it is done (sync), info logs.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Say less: no progress bar, no report unless something went wrong.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Colour in the output: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Also append the log (at the level CONDUIT_LOG or -v sets) to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How much to print and how: parsed once from the global flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Output {
+    pub verbose: bool,
+    pub quiet: bool,
+    pub color: bool,
+}
+
+/// What a coloured span means.
+#[derive(Clone, Copy)]
+pub(crate) enum Paint {
+    Error,
+    Warn,
+}
+
+impl Output {
+    /// `text` in the colour for `what`, when colour is on.
+    pub fn paint(&self, what: Paint, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match what {
+            Paint::Error => "31",
+            Paint::Warn => "33",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
+impl ColorChoice {
+    /// Colour for a stream: `always`, or `auto` on a terminal without
+    /// `NO_COLOR` (https://no-color.org: set and not empty).
+    fn enabled(self, terminal: bool) -> bool {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && !no_color,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -112,9 +174,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Past runs of a conduit, newest first.
+    /// Past runs of a conduit, newest first; with GEN, what that run did to
+    /// each path and why.
     History {
         name: String,
+        /// A generation number (`conduit history NAME` lists them).
+        generation: Option<i64>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
         #[arg(long)]
@@ -137,14 +202,54 @@ enum Command {
         #[arg(long, value_enum)]
         keep: Keep,
     },
-    /// Bring back the newest trashed version of a path, on both sides.
-    Restore { name: String, path: String },
-    /// Re-hash both sides against the index.
-    Verify {
+    /// Bring back a trashed version of a path (the newest unless told), on
+    /// both sides; what stood there goes to the trash.
+    Restore {
         name: String,
+        path: String,
+        /// The version to bring back: its number in `conduit trash NAME PATH`
+        /// (1 is the newest).
+        #[arg(long, value_name = "N", conflicts_with = "before")]
+        version: Option<usize>,
+        /// The newest version trashed before this time: a date
+        /// (2026-12-01), a timestamp (2026-12-01T10:00:00Z) or an age (2d).
+        #[arg(long, value_name = "WHEN")]
+        before: Option<String>,
+        /// Restore under this path instead (nothing there is replaced).
+        #[arg(long, value_name = "PATH")]
+        to: Option<String>,
+    },
+    /// What the trash of a conduit holds: every version, newest first.
+    Trash {
+        name: String,
+        /// Only versions of this path (or below this folder).
+        path: Option<String>,
+        /// Remove versions for good instead of listing them (with --older-than).
+        #[arg(long, requires = "older_than")]
+        purge: bool,
+        /// With --purge: only versions trashed longer ago than this (30d, 1y).
+        #[arg(long, value_name = "AGE", requires = "purge")]
+        older_than: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Re-hash both sides against the index.
+    Verify {
+        name: String,
+        /// Put a corrupted copy right from the side that still matches the
+        /// index (the bad copy goes to the trash).
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `conduit man | man -l -`.
+    Man,
     /// Keep matching files local (offload); offloaded ones come back next run.
     Pin { name: String, glob: String },
     /// Undo a pin.
@@ -190,41 +295,64 @@ pub fn run() -> i32 {
             };
         }
     };
-    // A service logs what it does by default; one-shot commands stay quiet.
-    let default_log = match cli.command {
-        Command::Watch { .. } => "conduit=info",
-        _ => "error",
+    use std::io::IsTerminal;
+    let out = Output {
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+        color: cli.color.enabled(std::io::stdout().is_terminal()),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONDUIT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let stderr_color = cli.color.enabled(std::io::stderr().is_terminal());
+    if let Err(e) = init_logging(
+        &cli.command,
+        cli.verbose,
+        stderr_color,
+        cli.log_file.as_deref(),
+    ) {
+        eprintln!("error: {e:#}");
+        return exit::USAGE;
+    }
     let home = cli.home.unwrap_or_else(default_home);
     let outcome = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(&home, cmd),
-        Command::Demo { dir } => demo::run(dir),
+        Command::Demo { dir } => demo::run(dir, out),
         Command::Sync {
             names,
             all,
             dry_run,
             force,
             json,
-        } => sync_cmd::run(&home, names, all, dry_run, force, json),
+        } => sync_cmd::run(&home, names, all, dry_run, force, json, out),
         Command::Watch {
             names,
             full_rescan,
             json,
-        } => watch_cmd::run(&home, names, &full_rescan, json),
-        other => conduit_cmd::run(&home, other),
+        } => watch_cmd::run(&home, names, &full_rescan, json, out),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "conduit",
+                &mut std::io::stdout(),
+            );
+            Ok(exit::OK)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| exit::OK)
+            .map_err(anyhow::Error::from),
+        other => conduit_cmd::run(&home, other, out),
     };
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let message = format!("error: {e:#}");
+            eprintln!(
+                "{}",
+                match stderr_color {
+                    true => Output { color: true, ..out }.paint(Paint::Error, &message),
+                    false => message,
+                }
+            );
             if e.downcast_ref::<crate::api::UsageError>().is_some() {
                 exit::USAGE
             } else {
@@ -234,11 +362,87 @@ pub fn run() -> i32 {
     }
 }
 
+/// Logs go to stderr (and to `--log-file`): a service logs what it does by
+/// default, one-shot commands only errors unless `-v`; `CONDUIT_LOG`
+/// (a tracing filter) overrides both.
+fn init_logging(
+    command: &Command,
+    verbose: bool,
+    color: bool,
+    log_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use tracing_subscriber::prelude::*;
+    let default_log = match (command, verbose) {
+        (Command::Watch { .. }, _) | (_, true) => "conduit=info",
+        _ => "error",
+    };
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("CONDUIT_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log))
+    };
+    let file = match log_file {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open the log file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_filter(filter());
+    let file = file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .with_filter(filter())
+    });
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .init();
+    Ok(())
+}
+
+/// Milliseconds for people: `0.4 s`, `12 s`, `3 min 20 s`, `2 h 5 min`.
+pub(crate) fn human_duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..10 => format!("{:.1} s", ms as f64 / 1000.0),
+        10..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
 /// The platform's data directory (e.g. `~/.local/share/conduit`).
 fn default_home() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("conduit")
+}
+
+/// `value` as `--json` prints it: every object at the top (or, for a list,
+/// every object in it) carries `schema`, the version of docs/json.md it
+/// follows.
+pub(crate) fn json(value: &impl serde::Serialize, pretty: bool) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(value)?;
+    let stamp = |v: &mut serde_json::Value| {
+        if let Some(object) = v.as_object_mut() {
+            object.shift_insert(0, "schema".into(), crate::api::JSON_SCHEMA.into());
+        }
+    };
+    match value.as_array_mut() {
+        Some(list) => list.iter_mut().for_each(stamp),
+        None => stamp(&mut value),
+    }
+    Ok(match pretty {
+        true => serde_json::to_string_pretty(&value)?,
+        false => serde_json::to_string(&value)?,
+    })
 }
 
 /// Bytes for people: `1.5 MiB`.

@@ -61,7 +61,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
             let policies = host.policies()?;
             if json {
                 let list: Vec<_> = policies.iter().map(listing_json).collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                println!("{}", super::json(&list, true)?);
             } else {
                 println!(
                     "{:<16} {:<9} {:<10} {:<8} {:<14} SUMMARY",
@@ -93,7 +93,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
         PolicyCommand::Info { policy, json } => {
             let listing = load(&host, &policy)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&listing_json(&listing))?);
+                println!("{}", super::json(&listing_json(&listing), true)?);
             } else {
                 print_info(&listing);
             }
@@ -133,7 +133,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                 .collect();
             let out =
                 json!({ "policy": p.name(), "version": p.info().version, "actions": actions });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            println!("{}", super::json(&out, true)?);
         }
         PolicyCommand::Install {
             file,
@@ -169,7 +169,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                     "to_confirm": report.to_confirm,
                     "duration_ms": started.elapsed().as_millis() as u64,
                 });
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                println!("{}", super::json(&out, true)?);
             } else {
                 if report.unchanged {
                     println!(

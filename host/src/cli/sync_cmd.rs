@@ -6,8 +6,8 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{exit, human_bytes};
-use crate::api::{Event, Host, SyncOptions, SyncReport};
+use super::{Output, exit, human_bytes};
+use crate::api::{Event, Host, Item, SyncOptions, SyncReport};
 
 pub(super) fn run(
     home: &Path,
@@ -16,6 +16,7 @@ pub(super) fn run(
     dry_run: bool,
     force: bool,
     json: bool,
+    out: Output,
 ) -> anyhow::Result<i32> {
     let mut host = Host::open(home)?;
     let names = if all {
@@ -39,10 +40,20 @@ pub(super) fn run(
     };
     let mut code = exit::OK;
     for name in names {
-        let bar = progress_bar();
+        let bar = (!out.quiet).then(progress_bar).flatten();
         let on_event = |event: &Event| {
+            if let Event::Acted { item, .. } = event
+                && out.verbose
+                && !json
+            {
+                match &bar {
+                    Some(bar) => bar.suspend(|| println!("{}", item_line(item, out))),
+                    None => println!("{}", item_line(item, out)),
+                }
+            }
             let Some(bar) = &bar else { return };
             match event {
+                Event::Acted { .. } => {}
                 Event::Scanning { conduit } => bar.set_message(format!("{conduit}: scanning")),
                 Event::Planned { conduit, bytes, .. } => {
                     bar.set_length(*bytes);
@@ -60,9 +71,9 @@ pub(super) fn run(
             Ok(report) => {
                 code = code.max(exit_code(&report));
                 if json {
-                    println!("{}", serde_json::to_string(&report)?);
-                } else {
-                    print_report(&report);
+                    println!("{}", super::json(&report, false)?);
+                } else if !out.quiet || exit_code(&report) != exit::OK {
+                    print_report(&report, out);
                 }
             }
             Err(e) => {
@@ -106,7 +117,29 @@ fn progress_bar() -> Option<ProgressBar> {
     Some(bar)
 }
 
-pub(super) fn print_report(r: &SyncReport) {
+/// One action, as `sync -v`, `sync --dry-run` and `history NAME GEN` list
+/// it: `copy     photos/a.jpg  (new on the source) source -> destination`.
+pub(super) fn item_line(item: &Item, out: Output) -> String {
+    let mut line = format!("  {:<9} {}  ({})", item.action, item.path, item.why);
+    if let Some(detail) = &item.detail {
+        // The detail of a planned action repeats the verb and path.
+        let detail = detail
+            .strip_prefix(&format!("{} {} ", item.action, item.path))
+            .unwrap_or(detail);
+        line.push_str(&format!(": {detail}"));
+    }
+    match item.outcome.as_deref() {
+        Some("failed") => line = out.paint(super::Paint::Error, &format!("{line} [failed]")),
+        Some("skipped") => line = out.paint(super::Paint::Warn, &format!("{line} [skipped]")),
+        _ => {}
+    }
+    for slot in &item.trashed {
+        line.push_str(&format!("\n    the version it replaced is in {slot}"));
+    }
+    line
+}
+
+pub(super) fn print_report(r: &SyncReport, out: Output) {
     let what = if r.dry_run {
         " (dry run: nothing changed)"
     } else {
@@ -122,7 +155,9 @@ pub(super) fn print_report(r: &SyncReport) {
     for (n, label) in [
         (c.copied, "copied"),
         (c.updated, "updated (mode or mtime only)"),
+        (c.folders_created, "folders created"),
         (c.deleted, "deleted"),
+        (c.folders_removed, "empty folders removed"),
         (c.moved, "moved"),
         (c.renamed, "renamed"),
         (c.evicted, "evicted"),
@@ -143,23 +178,27 @@ pub(super) fn print_report(r: &SyncReport) {
             .trim_end()
             .to_string()
     };
+    let generation = match r.generation {
+        0 => String::new(),
+        n => format!("generation {n}: "),
+    };
     println!(
-        "{}: generation {}: {summary}; {} transferred, {} verified ({:.1} s){what}",
+        "{}: {generation}{summary}; {} transferred, {} verified ({}){what}",
         r.conduit,
-        r.generation,
         human_bytes(c.bytes),
         c.verified,
-        r.duration_ms as f64 / 1000.0
+        super::human_duration(r.duration_ms)
     );
-    for line in &r.plan {
-        println!("  {line}");
+    for item in &r.items {
+        println!("{}", item_line(item, out));
     }
     for c in &r.conflict_list {
         let kept = match c.copies.as_slice() {
             [] => String::new(),
             copies => format!(" (kept as {})", copies.join(", ")),
         };
-        println!("  conflict {}: {}{kept}", c.path, c.how);
+        let line = format!("  conflict {}: {}{kept}", c.path, c.how);
+        println!("{}", out.paint(super::Paint::Warn, &line));
     }
     for line in r
         .problems
@@ -167,7 +206,7 @@ pub(super) fn print_report(r: &SyncReport) {
         .chain(&r.scan_errors)
         .chain(&r.unsupported_names)
     {
-        println!("  ! {line}");
+        println!("{}", out.paint(super::Paint::Error, &format!("  ! {line}")));
     }
     if c.unresolved > 0 && !r.dry_run {
         println!(

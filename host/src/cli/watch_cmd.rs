@@ -14,6 +14,7 @@ pub(super) fn run(
     names: Vec<String>,
     full_rescan: &str,
     json: bool,
+    out: super::Output,
 ) -> anyhow::Result<i32> {
     let full_rescan = match full_rescan.parse() {
         Ok(Cadence::Every(every)) => every,
@@ -37,7 +38,7 @@ pub(super) fn run(
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             while let Some(event) = received.recv().await {
-                print_event(&event, json);
+                print_event(&event, json, out);
             }
         });
         let result = crate::watch::serve(home.to_path_buf(), opts, shutdown_signal(), events).await;
@@ -65,7 +66,7 @@ async fn shutdown_signal() {
     });
 }
 
-fn print_event(event: &ServiceEvent, json: bool) {
+fn print_event(event: &ServiceEvent, json: bool, out: super::Output) {
     use serde_json::json;
     let line = match event {
         ServiceEvent::State {
@@ -74,8 +75,9 @@ fn print_event(event: &ServiceEvent, json: bool) {
             detail,
         } => {
             if json {
-                json!({ "event": "state", "conduit": conduit, "state": state, "detail": detail })
-                    .to_string()
+                stamped(
+                    json!({ "event": "state", "conduit": conduit, "state": state, "detail": detail }),
+                )
             } else if matches!(state, ServiceState::Scanning | ServiceState::Syncing) {
                 return;
             } else {
@@ -88,7 +90,7 @@ fn print_event(event: &ServiceEvent, json: bool) {
         ServiceEvent::Progress(_) => return,
         ServiceEvent::Unchanged { conduit, paths } => {
             if json {
-                json!({ "event": "unchanged", "conduit": conduit, "paths": paths }).to_string()
+                stamped(json!({ "event": "unchanged", "conduit": conduit, "paths": paths }))
             } else {
                 return;
             }
@@ -97,19 +99,24 @@ fn print_event(event: &ServiceEvent, json: bool) {
             if json {
                 let mut value = serde_json::to_value(report).unwrap_or_default();
                 value["event"] = json!("finished");
-                value.to_string()
+                stamped(value)
             } else {
-                super::sync_cmd::print_report(report);
+                super::sync_cmd::print_report(report, out);
                 return;
             }
         }
         ServiceEvent::Failed { conduit, error } => {
             if json {
-                json!({ "event": "failed", "conduit": conduit, "error": error }).to_string()
+                stamped(json!({ "event": "failed", "conduit": conduit, "error": error }))
             } else {
                 format!("{conduit}: error: {error}")
             }
         }
     };
     println!("{line}");
+}
+
+/// One event as a JSON line, with the schema version every `--json` output carries.
+fn stamped(value: serde_json::Value) -> String {
+    super::json(&value, false).unwrap_or_default()
 }

@@ -10,7 +10,8 @@ use super::settle::{Applied, Change, Ending, Problem, settle};
 use super::{Outcome, Run, StagedOrPresent, Transfer, TransferKind, trash_record};
 use crate::index::{Index, Record, Verb};
 use crate::location::{CommitError, Link, Location};
-use conduit_contract::{Action, Kind, Operation, Side, State};
+use crate::settings::VerifyFrom;
+use conduit_contract::{Action, Digest, Kind, Operation, Side, State};
 
 /// A transfer after its commit: what it pushed into the trash, if anything.
 pub(crate) struct Committed {
@@ -128,15 +129,20 @@ impl<'r> Effects<'r> {
     /// them, and record it however it ended. True if it succeeded.
     fn act(
         &mut self,
-        path: &str,
+        i: usize,
         verb: Verb,
         io: impl FnOnce(&mut Self, &mut Vec<Change>) -> Result<Ending, Problem>,
     ) -> bool {
         let mut changes = Vec::new();
         let result = io(self, &mut changes);
         let done = result.is_ok();
+        let entry = &self.run.entries[i];
         self.record(Applied {
-            path: path.to_string(),
+            path: entry.path.clone(),
+            why: match self.run.asked_by {
+                Some(command) => format!("asked for by `conduit {command}`"),
+                None => crate::plan::reason(entry),
+            },
             verb,
             changes,
             ending: result.unwrap_or_else(Ending::Undone),
@@ -181,8 +187,7 @@ impl<'r> Effects<'r> {
     }
 
     pub(crate) fn skip(&mut self, i: usize, verb: Verb, reason: &str) {
-        let path = self.path(i);
-        self.act(&path, verb, |_, _| Err(Problem::Skip(reason.to_string())));
+        self.act(i, verb, |_, _| Err(Problem::Skip(reason.to_string())));
     }
 
     /// What was at `path` on `side` went to the trash as `slot`; a folder
@@ -218,10 +223,7 @@ impl<'r> Effects<'r> {
     // ---- directories --------------------------------------------------
 
     pub(crate) fn directory(&mut self, i: usize, from: Side) {
-        let path = self.path(i);
-        self.act(&path, Verb::Copy, |s, changes| {
-            s.write_dir(changes, i, from)
-        });
+        self.act(i, Verb::Copy, |s, changes| s.write_dir(changes, i, from));
     }
 
     fn write_dir(
@@ -249,6 +251,7 @@ impl<'r> Effects<'r> {
         if let Some(slot) = trashed {
             self.trashed(changes, to, &path, slot);
         }
+        changes.push(Change::Folder);
         let record = self.root(to).stat(&path).ok().flatten();
         changes.push(Change::Holds {
             side: to,
@@ -286,6 +289,7 @@ impl<'r> Effects<'r> {
             match set.and_then(|()| root.stat(&d.path)) {
                 Ok(Some(record)) => self.record(Applied {
                     path: d.path.clone(),
+                    why: String::new(),
                     verb: Verb::Copy,
                     changes: vec![Change::Holds {
                         side: d.side,
@@ -463,12 +467,30 @@ impl<'r> Effects<'r> {
             .stat(&t.to)
             .map_err(|e| e.to_string())?
             .ok_or("the committed file is gone")?;
-        let digest = root.hash(&t.to, Kind::File).map_err(|e| e.to_string())?;
+        let removes_source = matches!(t.kind, TransferKind::Move | TransferKind::CopyThenEvict);
+        let digest = self
+            .reread(to, &t.to, removes_source)
+            .map_err(|e| e.to_string())?;
         if Some(digest) != expected {
             return Err("the copy's content does not match the source".into());
         }
         record.digest = Some(digest);
         Ok(record)
+    }
+
+    /// Re-read file `path` on `side` to verify it, from the device where
+    /// the conduit's `verify-from` says so; `removes_source`: the source
+    /// copy goes once this verifies (`auto` then reads from the device).
+    fn reread(&self, side: Side, path: &str, removes_source: bool) -> std::io::Result<Digest> {
+        let from_media = match self.run.verify_from {
+            VerifyFrom::Media => true,
+            VerifyFrom::Cache => false,
+            VerifyFrom::Auto => removes_source,
+        };
+        match from_media {
+            true => self.root(side).hash_from_media(path),
+            false => self.root(side).hash(path, Kind::File),
+        }
     }
 
     pub(crate) fn source_unchanged(&self, t: &Transfer) -> bool {
@@ -514,8 +536,7 @@ impl<'r> Effects<'r> {
 
     /// A commit that did not verify and is tried again.
     pub(crate) fn retry(&mut self, t: &Transfer, c: Committed) {
-        let path = self.path(t.entry);
-        self.act(&path, transfer_verb(t.kind), |s, changes| {
+        self.act(t.entry, transfer_verb(t.kind), |s, changes| {
             s.unverified(changes, t, c);
             Ok(Ending::Step(None))
         });
@@ -523,8 +544,7 @@ impl<'r> Effects<'r> {
 
     /// A transfer that failed; `committed` if its commit replaced the target.
     pub(crate) fn fail_transfer(&mut self, t: &Transfer, committed: Option<Committed>, p: Problem) {
-        let path = self.path(t.entry);
-        self.act(&path, transfer_verb(t.kind), |s, changes| {
+        self.act(t.entry, transfer_verb(t.kind), |s, changes| {
             if let Some(c) = committed {
                 s.unverified(changes, t, c);
             }
@@ -533,8 +553,7 @@ impl<'r> Effects<'r> {
     }
 
     pub(crate) fn transferred(&mut self, t: &Transfer, c: Committed, record: Record) {
-        let path = self.path(t.entry);
-        self.act(&path, transfer_verb(t.kind), |s, changes| {
+        self.act(t.entry, transfer_verb(t.kind), |s, changes| {
             Ok(s.verified(changes, t, c, record))
         });
     }
@@ -597,50 +616,48 @@ impl<'r> Effects<'r> {
             .collect();
         if let Err(e) = self.append_manifest(&lines) {
             for t in moves.drain(..) {
-                let path = self.path(t.entry);
                 let why = format!("cannot write the archive manifest ({e}); the original stays");
-                self.act(&path, Verb::MoveToDestination, |_, _| {
+                self.act(t.entry, Verb::MoveToDestination, |_, _| {
                     Err(Problem::Fail(why))
                 });
             }
         }
         for t in moves {
             let path = self.path(t.entry);
-            self.act(&path, Verb::MoveToDestination, |s, changes| {
+            self.act(t.entry, Verb::MoveToDestination, |s, changes| {
                 s.remove_source(changes, &path)?;
                 crate::testhook::point("exec:archived");
                 Ok(archived(changes, &t.to))
             });
         }
 
-        // (path, the destination state the base will record, re-verified now)
-        let mut evictions: Vec<(String, State, bool)> = Vec::new();
+        // (entry, the destination state the base will record, re-verified now)
+        let mut evictions: Vec<(usize, State, bool)> = Vec::new();
         for t in verified
             .iter()
             .filter(|t| t.kind == TransferKind::CopyThenEvict)
         {
-            let path = self.path(t.entry);
-            if let Some(stored) = self.current(Side::Destination, &path) {
-                evictions.push((path, stored.state(), false));
+            if let Some(stored) = self.current(Side::Destination, &self.run.entries[t.entry].path) {
+                evictions.push((t.entry, stored.state(), false));
             }
         }
         for &i in stored {
-            let path = self.path(i);
-            match self.reverify_stored(&path) {
-                Ok(state) => evictions.push((path, state, true)),
+            match self.reverify_stored(&self.path(i)) {
+                Ok(state) => evictions.push((i, state, true)),
                 Err(p) => {
-                    self.act(&path, Verb::Evict, |_, _| Err(p));
+                    self.act(i, Verb::Evict, |_, _| Err(p));
                 }
             }
         }
         let intents: Vec<(String, State)> = evictions
             .iter()
-            .map(|(path, state, _)| (path.clone(), *state))
+            .map(|(i, state, _)| (self.path(*i), *state))
             .collect();
         index.record_evictions(self.run.conduit, &intents)?;
         crate::testhook::point("exec:evictions-recorded");
-        for (path, _, reverified) in evictions {
-            self.act(&path, Verb::Evict, |s, changes| {
+        for (i, _, reverified) in evictions {
+            let path = self.path(i);
+            self.act(i, Verb::Evict, |s, changes| {
                 if reverified {
                     changes.push(Change::Verified);
                 }
@@ -691,8 +708,7 @@ impl<'r> Effects<'r> {
             .cloned()
             .ok_or_else(|| Problem::Fail("the destination copy is gone".into()))?;
         let digest = self
-            .root(Side::Destination)
-            .hash(path, Kind::File)
+            .reread(Side::Destination, path, true)
             .map_err(|e| Problem::Fail(format!("cannot re-read the destination copy: {e}")))?;
         if Some(digest) != expected {
             return Err(Problem::Fail(
@@ -710,9 +726,8 @@ impl<'r> Effects<'r> {
     /// Run one entry's actions in the policy's order; stop at the first
     /// that does not succeed.
     pub(crate) fn compound(&mut self, i: usize, actions: &[Action]) {
-        let path = self.path(i);
         for a in actions {
-            let done = self.act(&path, (&a.operation).into(), |s, changes| {
+            let done = self.act(i, (&a.operation).into(), |s, changes| {
                 s.one(changes, i, &a.operation)
             });
             if !done {
@@ -917,7 +932,7 @@ impl<'r> Effects<'r> {
 
     pub(crate) fn delete(&mut self, i: usize, side: Side) {
         let path = self.path(i);
-        self.act(&path, Verb::Delete, |s, changes| {
+        self.act(i, Verb::Delete, |s, changes| {
             s.delete_io(changes, &path, side)
         });
     }
@@ -941,7 +956,7 @@ impl<'r> Effects<'r> {
         let root = self.root(side);
         if is_dir {
             match root.remove_empty_dir(path) {
-                Ok(true) => {}
+                Ok(true) => changes.push(Change::Folder),
                 Ok(false) => {
                     return Err(Problem::Skip(
                         "the directory still holds files this run did not remove".into(),
@@ -966,8 +981,8 @@ impl<'r> Effects<'r> {
 
     pub(crate) fn no_io(&mut self, i: usize, op: &Operation) {
         let e = &self.run.entries[i];
-        let (path, stays_offloaded) = (e.path.clone(), e.offloaded && e.source.is_none());
-        self.act(&path, op.into(), |_, changes| match op {
+        let stays_offloaded = e.offloaded && e.source.is_none();
+        self.act(i, op.into(), |_, changes| match op {
             Operation::Accept => {
                 if stays_offloaded {
                     changes.push(Change::Offloaded(true));
@@ -996,6 +1011,9 @@ impl<'r> Effects<'r> {
             &mut self.outcome,
         );
         index.commit(self.run.conduit, self.run.generation, &batch)?;
+        for row in &batch.journal {
+            (self.run.on_journal)(row);
+        }
         crate::testhook::point("exec:flushed");
         Ok(())
     }

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::index::{BaseRecord, Batch, Ended, Index, JournalRow, Record, TrashRecord, Verb};
+use crate::index::{BaseRecord, Batch, Index, JournalRow, Record, TrashRecord, Verb};
 use crate::location::{Location, Staged};
 use crate::plan::Plan;
 use conduit_contract::{Action, Entry, Kind, Operation, Side, State};
@@ -54,13 +54,19 @@ const WORKERS: usize = 8;
 /// What a run did, by kind of action.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
-    /// Files, directories and symlinks written to the other side (conflict copies included).
+    /// Files and symlinks written to the other side (conflict copies included).
     pub copied: u64,
+    /// Folders made on the other side.
+    #[serde(default)]
+    pub folders_created: u64,
+    /// Empty folders removed (their files were deleted one by one).
+    #[serde(default)]
+    pub folders_removed: u64,
     /// Files whose content the other side had already: only their mode and
     /// mtime (and, as root, owner) were set.
     #[serde(default)]
     pub updated: u64,
-    /// Paths moved to a trash (or empty directories removed).
+    /// Files and symlinks moved to a trash.
     pub deleted: u64,
     /// Archived: copied, verified, and removed from the source.
     pub moved: u64,
@@ -98,7 +104,10 @@ impl Counts {
         for a in work {
             let e = &entries[a.entry as usize];
             let size = |side: Side| e.state(side).map_or(0, |s| s.size);
+            let folder = |side: Side| e.state(side).is_some_and(|s| s.kind == Kind::Directory);
             match &a.operation {
+                Operation::Copy(t) if folder(t.from) => c.folders_created += 1,
+                Operation::Delete(side) if folder(*side) => c.folders_removed += 1,
                 Operation::Copy(t) => {
                     c.copied += 1;
                     c.bytes += size(t.from);
@@ -136,12 +145,19 @@ pub struct Run<'a> {
     pub entries: &'a [Entry],
     /// What the scan saw on each side, for the changed-since-scan checks.
     pub scans: [&'a HashMap<String, Record>; 2],
+    /// Where copies are re-read from to verify them.
+    pub verify_from: crate::settings::VerifyFrom,
     /// What both roots keep: how states are compared.
     pub fidelity: conduit_contract::Fidelity,
     /// Why deletes are withheld this run (the scan had I/O errors), if so.
     pub deletes_withheld: Option<String>,
     /// Called with the bytes of each finished transfer.
     pub on_progress: &'a (dyn Fn(u64) + Sync),
+    /// Called with each finished action as it is committed to the index.
+    pub on_journal: &'a (dyn Fn(&JournalRow) + Sync),
+    /// The command that asked for these actions by hand (`restore`,
+    /// `resolve`, …): the journal's reason instead of the entry's change.
+    pub asked_by: Option<&'a str>,
     /// When set, stop at the next batch boundary.
     pub cancel: Option<&'a AtomicBool>,
 }
@@ -523,16 +539,6 @@ pub(crate) enum StagedOrPresent {
     SameContent,
 }
 
-/// Journal row helper.
-fn journal(path: &str, verb: Verb, ended: Ended, detail: Option<String>) -> JournalRow {
-    JournalRow {
-        path: path.to_string(),
-        verb,
-        ended,
-        detail,
-    }
-}
-
 /// A trash record for `trashed_as` holding what the scan saw at `path`.
 fn trash_record(side: Side, path: &str, trashed_as: String, seen: Option<&Record>) -> TrashRecord {
     TrashRecord {
@@ -544,5 +550,7 @@ fn trash_record(side: Side, path: &str, trashed_as: String, seen: Option<&Record
         size: seen.map_or(0, |r| r.size),
         digest: seen.and_then(|r| r.digest),
         trashed_ns: crate::clock::now_ns(),
+        // The commit names the run.
+        generation: None,
     }
 }

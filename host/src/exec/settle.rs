@@ -14,8 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Outcome, journal};
-use crate::index::{BaseRecord, Batch, Ended, Record, TrashRecord, Verb};
+use super::Outcome;
+use crate::index::{BaseRecord, Batch, Ended, JournalRow, Record, TrashRecord, Verb};
 use conduit_contract::{Fidelity, Side};
 
 /// One action on one entry, as carried out.
@@ -23,6 +23,8 @@ use conduit_contract::{Fidelity, Side};
 pub(crate) struct Applied {
     /// The entry's path (the journal's and the report's).
     pub path: String,
+    /// The change that led to the action (`plan::reason`).
+    pub why: String,
     pub verb: Verb,
     /// What it changed, in order.
     pub changes: Vec<Change>,
@@ -54,6 +56,8 @@ pub(crate) enum Change {
     EvictionOff,
     /// The copy found the content there already and set only its metadata.
     MetadataOnly,
+    /// The action made or removed a folder (counted apart from files).
+    Folder,
 }
 
 /// How an action ended.
@@ -92,14 +96,18 @@ pub(crate) fn settle<'a>(
     let mut offload: HashMap<String, bool> = HashMap::new();
     let mut moved: BTreeSet<String> = BTreeSet::new();
     for a in applied {
-        let mut metadata_only = false;
+        let (mut metadata_only, mut folder) = (false, false);
+        let mut trashed = Vec::new();
         for change in a.changes {
             match change {
                 Change::Holds { side, path, .. } => {
                     touched.insert(path.clone());
                     written[side.index()].insert(path);
                 }
-                Change::Trashed(record) => batch.trash.push(record),
+                Change::Trashed(record) => {
+                    trashed.push(record.trashed_as.clone());
+                    batch.trash.push(record)
+                }
                 Change::Verified => outcome.counts.verified += 1,
                 Change::Bytes(n) => outcome.counts.bytes += n,
                 Change::Offloaded(evicted) => {
@@ -112,13 +120,16 @@ pub(crate) fn settle<'a>(
                 }
                 Change::EvictionOff => batch.evictions_settled.push(a.path.clone()),
                 Change::MetadataOnly => metadata_only = true,
+                Change::Folder => folder = true,
             }
         }
         let (ended, detail) = match a.ending {
             Ending::Done(detail) => {
-                match metadata_only {
-                    true => outcome.counts.updated += 1,
-                    false => count(&mut outcome.counts, a.verb),
+                match (metadata_only, folder, a.verb) {
+                    (true, ..) => outcome.counts.updated += 1,
+                    (_, true, Verb::Delete) => outcome.counts.folders_removed += 1,
+                    (_, true, _) => outcome.counts.folders_created += 1,
+                    _ => count(&mut outcome.counts, a.verb),
                 }
                 match a.verb {
                     // In sync without I/O: the base is decided again and an
@@ -155,7 +166,14 @@ pub(crate) fn settle<'a>(
                 (ended, Some(reason))
             }
         };
-        batch.journal.push(journal(&a.path, a.verb, ended, detail));
+        batch.journal.push(JournalRow {
+            path: a.path,
+            verb: a.verb,
+            ended,
+            detail,
+            why: a.why,
+            trashed,
+        });
     }
     for path in touched {
         let after = After {
@@ -355,6 +373,7 @@ mod tests {
     fn applied(verb: Verb, changes: Vec<Change>, ending: Ending) -> Applied {
         Applied {
             path: "p".into(),
+            why: "new on the source".into(),
             verb,
             changes,
             ending,

@@ -108,6 +108,8 @@ pub struct Conduit {
     /// Treat the source volume as this many bytes, holding only this
     /// conduit's files (a quota for offload); none: measure the real volume.
     pub source_capacity: Option<u64>,
+    /// Where copies are re-read from to verify them.
+    pub verify_from: crate::settings::VerifyFrom,
 }
 
 impl Conduit {
@@ -131,8 +133,8 @@ impl Conduit {
 /// One row of `history`.
 #[derive(Debug, Clone)]
 pub struct Generation {
-    /// The generation number.
-    pub id: i64,
+    /// The generation's number in its conduit's history.
+    pub number: i64,
     /// When the run started (ns since the epoch).
     pub started_ns: i64,
     /// When it ended; none while running or after a crash.
@@ -164,6 +166,8 @@ pub struct TrashRecord {
     pub digest: Option<Digest>,
     /// When it went to the trash (ns since the epoch).
     pub trashed_ns: i64,
+    /// The run that trashed it (none for versions found only on disk).
+    pub generation: Option<i64>,
 }
 
 /// What an executed action did, as the journal records it: the contract's
@@ -208,6 +212,24 @@ impl Verb {
             Verb::Skip => "skip",
         }
     }
+
+    /// The verb the journal stored as `name`.
+    pub fn named(name: &str) -> Option<Verb> {
+        Verb::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    const ALL: [Verb; 10] = [
+        Verb::Copy,
+        Verb::CopyThenEvict,
+        Verb::Delete,
+        Verb::MoveToDestination,
+        Verb::Rename,
+        Verb::Evict,
+        Verb::Hydrate,
+        Verb::Accept,
+        Verb::Conflict,
+        Verb::Skip,
+    ];
 }
 
 impl From<&Operation> for Verb {
@@ -246,6 +268,13 @@ impl Ended {
             Ended::Skipped => "skipped",
         }
     }
+
+    /// The outcome the journal stored as `name`.
+    pub fn named(name: &str) -> Option<Ended> {
+        [Ended::Done, Ended::Failed, Ended::Skipped]
+            .into_iter()
+            .find(|e| e.name() == name)
+    }
 }
 
 /// An executed action, for the journal.
@@ -259,6 +288,10 @@ pub struct JournalRow {
     pub ended: Ended,
     /// Where to, or why not.
     pub detail: Option<String>,
+    /// The change that led to the action (see `plan::reason`).
+    pub why: String,
+    /// Where versions the action displaced went, inside their root's trash.
+    pub trashed: Vec<String>,
 }
 
 /// Everything one commit writes, in one transaction.
@@ -371,8 +404,9 @@ impl Index {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO conduits (name, policy, policy_digest, options, cadence, ignore, enabled,
-                                   max_delete_pct, trash_days, created_ns, source_capacity)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   max_delete_pct, trash_days, created_ns, source_capacity,
+                                   verify_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 c.name,
                 c.policy,
@@ -385,6 +419,7 @@ impl Index {
                 c.trash_days,
                 now_ns(),
                 c.source_capacity.map(|n| n as i64),
+                c.verify_from.to_string(),
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -409,7 +444,7 @@ impl Index {
         self.conn.execute(
             "UPDATE conduits SET name = ?2, policy = ?3, policy_digest = ?4, options = ?5,
                     cadence = ?6, ignore = ?7, enabled = ?8, max_delete_pct = ?9, trash_days = ?10,
-                    source_capacity = ?11
+                    source_capacity = ?11, verify_from = ?12
              WHERE id = ?1",
             params![
                 c.id,
@@ -423,6 +458,7 @@ impl Index {
                 c.max_delete_pct,
                 c.trash_days,
                 c.source_capacity.map(|n| n as i64),
+                c.verify_from.to_string(),
             ],
         )?;
         Ok(())
@@ -467,7 +503,7 @@ impl Index {
         let sql = format!(
             "SELECT c.id, c.name, s.path, d.path, s.marker, d.marker, c.policy, c.policy_digest,
                     c.options, c.cadence, c.ignore, c.enabled, c.max_delete_pct, c.trash_days,
-                    c.source_capacity
+                    c.source_capacity, c.verify_from
              FROM conduits c
              JOIN roots s ON s.conduit = c.id AND s.side = 0
              JOIN roots d ON d.conduit = c.id AND d.side = 1
@@ -492,14 +528,20 @@ impl Index {
                     max_delete_pct: r.get(12)?,
                     trash_days: r.get(13)?,
                     source_capacity: r.get::<_, Option<i64>>(14)?.map(|n| n as u64),
+                    // Read below, like the other settings stored as text.
+                    verify_from: Default::default(),
                 },
+                r.get::<_, String>(15)?,
                 r.get::<_, String>(8)?,
                 r.get::<_, String>(9)?,
                 r.get::<_, String>(10)?,
             ))
         })?;
         rows.map(|row| {
-            let (mut c, options, cadence, ignore) = row?;
+            let (mut c, verify_from, options, cadence, ignore) = row?;
+            c.verify_from = verify_from
+                .parse()
+                .map_err(|e| anyhow::anyhow!("conduit `{}`: {e}", c.name))?;
             c.options = serde_json::from_str(&options)?;
             c.cadence = cadence.parse().map_err(|e| {
                 anyhow::anyhow!(
@@ -594,12 +636,13 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Write `batch` in one transaction, for `generation` (journal rows and
-    /// conflicts name it).
+    /// Write `batch` in one transaction, for the conduit's run number
+    /// `generation` (journal rows, conflicts and trash name it).
     pub fn commit(&mut self, conduit: i64, generation: i64, batch: &Batch) -> anyhow::Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
+        let run = self.generation_id(conduit, generation)?;
         let roots = [
             self.root_id(conduit, Side::Source)?,
             self.root_id(conduit, Side::Destination)?,
@@ -665,17 +708,20 @@ impl Index {
                 settle.execute(params![conduit, path])?;
             }
             let mut journal = tx.prepare_cached(
-                "INSERT INTO journal (generation, path, action, outcome, detail, at_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO journal (generation, path, action, outcome, detail, at_ns, why, trashed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for j in &batch.journal {
+                let trashed = (!j.trashed.is_empty()).then(|| j.trashed.join("\n"));
                 journal.execute(params![
-                    generation,
+                    run,
                     j.path,
                     j.verb.name(),
                     j.ended.name(),
                     j.detail,
-                    now
+                    now,
+                    j.why,
+                    trashed,
                 ])?;
             }
             let mut open = tx.prepare_cached(
@@ -770,43 +816,102 @@ impl Index {
 
     // ---- generations ----------------------------------------------------
 
-    /// Record the start of a run; returns its generation number.
+    /// Record the start of a run at `started_ns`; returns its number in the
+    /// conduit's history: one past the highest so far, so never reused.
     pub fn start_generation(
         &self,
         conduit: i64,
-        dry_run: bool,
+        started_ns: i64,
         forced: bool,
     ) -> anyhow::Result<i64> {
-        self.conn.execute(
-            "INSERT INTO generations (conduit, started_ns, dry_run, forced) VALUES (?1, ?2, ?3, ?4)",
-            params![conduit, now_ns(), dry_run, forced],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.query_row(
+            "INSERT INTO generations (conduit, number, started_ns, dry_run, forced)
+             VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM generations WHERE conduit = ?1),
+                     ?2, 0, ?3)
+             RETURNING number",
+            params![conduit, started_ns, forced],
+            |r| r.get(0),
+        )?)
     }
 
-    /// Record the end of a run with its report (JSON).
+    fn generation_id(&self, conduit: i64, number: i64) -> anyhow::Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT id FROM generations WHERE conduit = ?1 AND number = ?2",
+                params![conduit, number],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| anyhow::anyhow!("generation {number} of this conduit is not recorded"))
+    }
+
+    /// Record the end of run `generation` at `ended_ns` with its report (JSON).
     pub fn finish_generation(
         &self,
+        conduit: i64,
         generation: i64,
+        ended_ns: i64,
         halted: Option<&str>,
         report_json: &str,
     ) -> anyhow::Result<()> {
         self.conn.execute(
-            "UPDATE generations SET ended_ns = ?2, halted = ?3, report = ?4 WHERE id = ?1",
-            params![generation, now_ns(), halted, report_json],
+            "UPDATE generations SET ended_ns = ?3, halted = ?4, report = ?5
+             WHERE conduit = ?1 AND number = ?2",
+            params![conduit, generation, ended_ns, halted, report_json],
         )?;
         Ok(())
     }
 
+    /// What run `generation` did, action by action, in the order it was done.
+    pub fn journal(&self, conduit: i64, generation: i64) -> anyhow::Result<Vec<JournalRow>> {
+        let id = self.generation_id(conduit, generation)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT path, action, outcome, detail, why, trashed FROM journal
+             WHERE generation = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            let action: String = r.get(1)?;
+            let outcome: String = r.get(2)?;
+            let trashed: Option<String> = r.get(5)?;
+            Ok(JournalRow {
+                path: r.get(0)?,
+                verb: Verb::named(&action).unwrap_or(Verb::Skip),
+                ended: Ended::named(&outcome).unwrap_or(Ended::Failed),
+                detail: r.get(3)?,
+                why: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                trashed: trashed.map_or_else(Vec::new, |t| t.lines().map(String::from).collect()),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The most recent runs first, at most `limit`.
     pub fn generations(&self, conduit: i64, limit: usize) -> anyhow::Result<Vec<Generation>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, started_ns, ended_ns, dry_run, halted, report FROM generations
-             WHERE conduit = ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![conduit, limit as i64], |r| {
+        self.query_generations(
+            "ORDER BY number DESC LIMIT ?2",
+            params![conduit, limit as i64],
+        )
+    }
+
+    /// Run `number` of the conduit, if there is one.
+    pub fn generation(&self, conduit: i64, number: i64) -> anyhow::Result<Option<Generation>> {
+        Ok(self
+            .query_generations("AND number = ?2", params![conduit, number])?
+            .pop())
+    }
+
+    fn query_generations(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> anyhow::Result<Vec<Generation>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT number, started_ns, ended_ns, dry_run, halted, report FROM generations
+             WHERE conduit = ?1 {filter}"
+        ))?;
+        let rows = stmt.query_map(params, |r| {
             Ok(Generation {
-                id: r.get(0)?,
+                number: r.get(0)?,
                 started_ns: r.get(1)?,
                 ended_ns: r.get(2)?,
                 dry_run: r.get(3)?,
@@ -850,6 +955,19 @@ impl Index {
         )
     }
 
+    /// Everything still in the conduit's trash, or only what was at `path`
+    /// (and, for a folder, below it), newest first.
+    pub fn trash(&self, conduit: i64, path: Option<&str>) -> anyhow::Result<Vec<TrashRecord>> {
+        match path {
+            None => self.query_trash("AND restored = 0 ORDER BY id DESC", params![conduit]),
+            Some(path) => self.query_trash(
+                "AND restored = 0 AND (path = ?2 OR substr(path, 1, length(?2) + 1) = ?2 || '/')
+                 ORDER BY id DESC",
+                params![conduit, path],
+            ),
+        }
+    }
+
     /// Trash rows older than `before_ns`, for purging.
     pub fn trash_older_than(
         &self,
@@ -868,8 +986,8 @@ impl Index {
         params: impl rusqlite::Params,
     ) -> anyhow::Result<Vec<TrashRecord>> {
         let sql = format!(
-            "SELECT id, side, path, trashed_as, kind, size, digest, trashed_ns FROM trash
-             WHERE conduit = ?1 {filter}"
+            "SELECT id, side, path, trashed_as, kind, size, digest, trashed_ns, generation
+             FROM trash WHERE conduit = ?1 {filter}"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params, |r| {
@@ -882,6 +1000,7 @@ impl Index {
                 size: r.get::<_, i64>(5)? as u64,
                 digest: digest_of(r.get(6)?),
                 trashed_ns: r.get(7)?,
+                generation: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -38,6 +38,12 @@
 //!   removed and dropped when the base records the file as offloaded, so a
 //!   crash between the two never makes an evicted file look deleted by the
 //!   user.
+//! - version 5: generations are numbered per conduit (`number`, 1, 2, …,
+//!   never reused: the next is one past the conduit's highest); `trash` and
+//!   `conflicts` name that number. Journal rows say why (`why`: the change
+//!   that led to the action) and where a displaced version went (`trashed`,
+//!   newline-separated trash paths). `conduits.verify_from`: where copies
+//!   are re-read from (`cache`, `media`, `auto`).
 
 use rusqlite::Connection;
 
@@ -159,6 +165,21 @@ CREATE TABLE evicting (
     PRIMARY KEY (conduit, path)
 ) WITHOUT ROWID;
 "#,
+    r#"
+ALTER TABLE generations ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
+UPDATE generations SET number = (
+    SELECT count(*) FROM generations g
+    WHERE g.conduit = generations.conduit AND g.id <= generations.id);
+UPDATE trash SET generation = (SELECT number FROM generations g WHERE g.id = trash.generation)
+    WHERE generation IS NOT NULL;
+UPDATE conflicts SET generation = coalesce(
+    (SELECT number FROM generations g WHERE g.id = conflicts.generation), 0);
+CREATE UNIQUE INDEX generation_numbers ON generations (conduit, number);
+ALTER TABLE journal ADD COLUMN why TEXT;
+ALTER TABLE journal ADD COLUMN trashed TEXT;
+CREATE INDEX journal_by_generation ON journal (generation, id);
+ALTER TABLE conduits ADD COLUMN verify_from TEXT NOT NULL DEFAULT 'auto';
+"#,
 ];
 
 /// The schema version this binary writes.
@@ -229,5 +250,48 @@ mod tests {
         // Running again is a no-op, not a second CREATE TABLE.
         migrate(&mut conn).unwrap();
         assert_eq!(user_version(&conn), VERSION);
+    }
+
+    #[test]
+    fn version_5_numbers_the_runs_of_each_conduit_from_one_and_renames_their_references() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (version, sql) in MIGRATIONS.iter().enumerate().take(4) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version as i64 + 1)
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO conduits VALUES (1, 'a', 'p', 'd', '[]', 'manual', '[]', 1, 50, 30, 0, NULL);
+             INSERT INTO conduits VALUES (2, 'b', 'p', 'd', '[]', 'manual', '[]', 1, 50, 30, 0, NULL);
+             INSERT INTO generations (id, conduit, started_ns, dry_run, forced) VALUES
+                 (1, 1, 0, 0, 0), (2, 2, 0, 0, 0), (3, 1, 0, 0, 0), (4, 2, 0, 0, 0), (5, 1, 0, 0, 0);
+             INSERT INTO trash (conduit, side, path, trashed_as, kind, size, trashed_ns, generation)
+                 VALUES (2, 1, 'x', '.conduit/trash/4/x', 0, 1, 0, 4);
+             INSERT INTO conflicts VALUES (1, 'y', 'both changed', 5);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let numbers: Vec<(i64, i64)> = conn
+            .prepare("SELECT conduit, number FROM generations ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(numbers, [(1, 1), (2, 1), (1, 2), (2, 2), (1, 3)]);
+        let trash: i64 = conn
+            .query_row("SELECT generation FROM trash", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(trash, 2, "conduit b's second run");
+        let conflict: i64 = conn
+            .query_row("SELECT generation FROM conflicts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(conflict, 3, "conduit a's third run");
+        let verify_from: String = conn
+            .query_row("SELECT verify_from FROM conduits WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(verify_from, "auto");
     }
 }

@@ -80,6 +80,11 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
     /// The content digest of `rel` as it is stored now (a full read).
     fn hash(&self, rel: &str, kind: Kind) -> io::Result<Digest>;
 
+    /// The digest of file `rel` read back from the storage itself, not from
+    /// a cache of what was just written: what catches a failing or
+    /// fake-capacity drive. The file must be durable already.
+    fn hash_from_media(&self, rel: &str) -> io::Result<Digest>;
+
     /// A small file of the user's at `rel` (an ignore file), read as text;
     /// none if absent. Never a symlink, never more than `limit` bytes.
     fn read_config(&self, rel: &str, limit: u64) -> io::Result<Option<String>>;

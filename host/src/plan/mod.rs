@@ -12,7 +12,7 @@ pub mod json;
 use std::collections::HashMap;
 
 use crate::policy::PolicyError;
-use conduit_contract::{Action, Digest, Entry, Kind, Operation, Side};
+use conduit_contract::{Action, Change, Digest, Entry, Kind, Operation, Side, State};
 
 /// A plan that passed validation: actions grouped by entry, in entry order.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +93,57 @@ pub fn validate(
 }
 
 pub use conduit_contract::check_relative_path;
+
+/// Why an entry is in the diff, in words, for dry runs and the history:
+/// `new on the source`, `content and mode changed on the destination`,
+/// `deleted on the source`, one clause per side that changed.
+pub fn reason(e: &Entry) -> String {
+    let clauses: Vec<String> = Side::BOTH
+        .into_iter()
+        .filter_map(|side| {
+            let change = match side {
+                Side::Source => e.source_change,
+                Side::Destination => e.destination_change,
+            };
+            let what = match change {
+                Change::Unchanged => return None,
+                Change::Created => "new".to_string(),
+                Change::Deleted => "deleted".to_string(),
+                Change::TypeChanged => "type changed".to_string(),
+                Change::Modified => match (&e.base, e.state(side)) {
+                    (Some(base), Some(now)) => format!("{} changed", what_changed(base, now)),
+                    _ => "changed".to_string(),
+                },
+            };
+            Some(format!("{what} on the {}", side.name()))
+        })
+        .collect();
+    match clauses.is_empty() {
+        true if e.offloaded => "offloaded".to_string(),
+        true => "unchanged".to_string(),
+        false => clauses.join(", "),
+    }
+}
+
+/// Which parts of a state differ: `content`, `mode`, `mtime`, joined.
+fn what_changed(before: &State, now: &State) -> String {
+    let (b, n) = (before.content(), now.content());
+    let mut parts = Vec::new();
+    if !b.same_data(&n) {
+        parts.push("content");
+    }
+    if n.kind != Kind::Symlink && b.mode != n.mode {
+        parts.push("mode");
+    }
+    if b.same_data(&n) && n.kind != Kind::Directory && b.mtime_ns != n.mtime_ns {
+        parts.push("mtime");
+    }
+    match parts.as_slice() {
+        [] => "metadata".to_string(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
 
 /// One action in words, for dry runs and logs: `copy a/b.txt source -> destination`.
 pub fn describe_action(entries: &[Entry], a: &Action) -> String {

@@ -76,6 +76,17 @@ pub enum Kind {
     Symlink,
 }
 
+impl Kind {
+    /// `file`, `directory` or `symlink`, as the contract names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Directory => "directory",
+            Kind::Symlink => "symlink",
+        }
+    }
+}
+
 /// How one side of a path changed since base.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "wasmtime", derive(ComponentType), component(enum))]

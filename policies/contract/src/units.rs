@@ -33,7 +33,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
     (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
-/// `90`, `90s`, `30m`, `12h`, `7d`, `2w`, in seconds.
+/// `90`, `90s`, `30m`, `12h`, `7d`, `2w`, `1y` (365 days), in seconds.
 pub fn parse_duration(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
@@ -47,6 +47,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
         _ => return None,
     };
     number.checked_mul(factor)
@@ -69,7 +70,13 @@ pub fn render_size(n: u64) -> String {
 
 /// A duration in the largest unit that divides it, as `parse_duration` reads it.
 pub fn render_duration(s: u64) -> String {
-    for (unit, factor) in [("w", 7 * 86_400u64), ("d", 86_400), ("h", 3600), ("m", 60)] {
+    for (unit, factor) in [
+        ("y", 365 * 86_400u64),
+        ("w", 7 * 86_400),
+        ("d", 86_400),
+        ("h", 3600),
+        ("m", 60),
+    ] {
         if s >= factor && s.is_multiple_of(factor) {
             return format!("{}{unit}", s / factor);
         }
@@ -108,7 +115,8 @@ mod tests {
             ("12h", Some(43_200)),
             ("7d", Some(604_800)),
             ("2w", Some(1_209_600)),
-            ("1y", None),
+            ("1y", Some(31_536_000)),
+            ("1x", None),
             ("-1d", None),
         ];
         for (text, want) in cases {
