@@ -79,8 +79,9 @@ fn policy_info_for_people_and_scripts() {
     let out = conduit(home.path(), &["policy", "info", "offload", "--json"]);
     assert_eq!(stdout_json(&out)["scope"], "everything");
 
+    // An unknown policy is a usage mistake, as in every command.
     let out = conduit(home.path(), &["policy", "info", "mirror-ish"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("unknown policy `mirror-ish`"),
         "{}",
@@ -152,7 +153,7 @@ fn policy_test_errors_are_clear() {
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (
             vec!["policy", "test", "replicate", &good, "--set", "colour=blue"],
-            1,
+            2,
             "has no option `colour`",
         ),
         (
@@ -164,7 +165,7 @@ fn policy_test_errors_are_clear() {
                 "--set",
                 "propagate-deletes=perhaps",
             ],
-            1,
+            2,
             "true or false",
         ),
         (
@@ -174,12 +175,12 @@ fn policy_test_errors_are_clear() {
         ),
         (
             vec!["policy", "test", "replicate", "/nonexistent/diff.json"],
-            1,
+            2,
             "reading /nonexistent/diff.json",
         ),
         (
             vec!["policy", "test", "nope", &good],
-            1,
+            2,
             "unknown policy `nope`",
         ),
         (vec!["policy", "test", "replicate"], 2, "DIFF"),

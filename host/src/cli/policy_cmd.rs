@@ -108,8 +108,9 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
             let text = if stdin {
                 std::io::read_to_string(std::io::stdin()).context("reading the diff from stdin")?
             } else {
-                std::fs::read_to_string(&diff_file)
-                    .with_context(|| format!("reading {}", diff_file.display()))?
+                std::fs::read_to_string(&diff_file).map_err(|e| {
+                    crate::api::UsageError(format!("reading {}: {e}", diff_file.display()))
+                })?
             };
             let name = if stdin {
                 "stdin".into()
@@ -117,11 +118,15 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
                 diff_file.display().to_string()
             };
             let diff = DiffFile::parse(&text).map_err(|m| anyhow::anyhow!("{name}: {m}"))?;
+            // A bad `--set` is a usage mistake here as in `add` and `set`.
             let settings = options::resolve(p.info(), &set).map_err(|message| {
-                policy::PolicyError::Option {
-                    policy: p.name().to_string(),
-                    message,
-                }
+                crate::api::UsageError(
+                    policy::PolicyError::Option {
+                        policy: p.name().to_string(),
+                        message,
+                    }
+                    .to_string(),
+                )
             })?;
             let (context, entries) = diff.into_input("policy-test", settings);
             let actions = p.plan(&context, &entries)?;
@@ -215,7 +220,13 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
 fn load(host: &Host, policy: &str) -> anyhow::Result<PolicyListing> {
     let path = Path::new(policy);
     if policy.ends_with(".wasm") || path.components().count() > 1 {
-        anyhow::ensure!(path.is_file(), "no policy component at {}", path.display());
+        if !path.is_file() {
+            return Err(crate::api::UsageError(format!(
+                "no policy component at {}",
+                path.display()
+            ))
+            .into());
+        }
         let policy = host.runtime().load_file(path)?;
         return Ok(PolicyListing {
             name: policy.name().to_string(),
@@ -224,11 +235,9 @@ fn load(host: &Host, policy: &str) -> anyhow::Result<PolicyListing> {
             used_by: Vec::new(),
         });
     }
-    // A policy that does not exist is an error here (exit 1), as a component
-    // that does not load is; only `add` treats the name as a usage mistake.
-    let loaded = host
-        .load_policy(policy)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    // An unknown name is a usage mistake (exit 2), as in every command; a
+    // component that does not load is an error (exit 1).
+    let loaded = host.load_policy(policy)?;
     Ok(PolicyListing {
         name: policy.to_string(),
         installed: host.policy_store().get(policy)?,
