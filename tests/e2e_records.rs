@@ -479,3 +479,38 @@ fn verification_from_the_media_rereads_pages_that_are_not_in_the_cache() {
     let bad = w.run(&["set", "cached", "verify-from=disk"]).expect(2);
     assert!(bad.stderr.contains("verify-from"), "{}", bad.stderr);
 }
+
+#[test]
+fn progress_shows_on_a_terminal_and_never_when_piped() {
+    let w = World::new();
+    write_bytes(&w.a, "big.bin", &vec![1u8; 64 << 20]);
+    w.add("mirror", "replicate", &[]);
+    // Piped: not a byte of progress on stderr.
+    let piped = w.run(&["sync", "mirror", "--dry-run"]).expect(0);
+    assert_eq!(piped.stderr, "");
+    // On a terminal (`script` gives the run a pseudo-terminal): the scan's
+    // spinner, then bytes and files done with a speed.
+    let command = format!(
+        "{} --home {} sync mirror",
+        env!("CARGO_BIN_EXE_conduit"),
+        w.home.display()
+    );
+    let typescript = w.tmp.path().join("typescript");
+    let status = std::process::Command::new("script")
+        .args(["-qec", &command])
+        .arg(&typescript)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script(1) from util-linux");
+    assert!(status.success());
+    let shown = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    for part in [
+        "mirror: scanning: ",
+        "/1 files",
+        "64.00 MiB/64.00 MiB",
+        "MiB/s",
+    ] {
+        assert!(shown.contains(part), "{part:?} in {shown:?}");
+    }
+    assert_eq!(read(&w.b, "big.bin").map(|s| s.len()), Some(64 << 20));
+}

@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
             transferred.fetch_add(*bytes, Ordering::Relaxed);
         }
         Event::Acted { item, .. } => println!("{} {} ({})", item.action, item.path, item.why),
-        Event::Scanning { .. } | Event::Finished(_) => {}
+        _ => {}
     })?;
     println!(
         "copied {} files ({} bytes seen by the progress callback), {} verified, halted: {:?}",

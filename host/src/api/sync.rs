@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::{Host, SyncReport};
@@ -35,12 +35,19 @@ pub struct SyncOptions {
 }
 
 /// Progress of a run, for displays and embedding apps.
+/// New kinds may be added: match with a catch-all arm.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
-    /// Scanning both roots.
+    /// Scanning both roots: sent when the scan starts and about every
+    /// 100 ms while it runs.
     Scanning {
         /// The conduit's name.
         conduit: String,
+        /// Paths seen so far, both roots together.
+        entries: u64,
+        /// Bytes hashed so far (new or changed files).
+        hashed_bytes: u64,
     },
     /// The plan is validated.
     Planned {
@@ -48,7 +55,17 @@ pub enum Event {
         conduit: String,
         /// Actions in the plan.
         actions: usize,
+        /// Files it will transfer.
+        files: u64,
         /// Bytes it will transfer.
+        bytes: u64,
+    },
+    /// File content written to the other side (not yet verified): a
+    /// display's bytes-done within files.
+    Written {
+        /// The conduit's name.
+        conduit: String,
+        /// Bytes written since the last such event.
         bytes: u64,
     },
     /// Actions the run finished (done, failed or skipped), as they are
@@ -59,7 +76,7 @@ pub enum Event {
         /// What was done to which path, and why.
         item: super::Item,
     },
-    /// A transfer finished and verified.
+    /// A file transfer finished and verified.
     Transferred {
         /// The conduit's name.
         conduit: String,
@@ -139,9 +156,6 @@ impl Host {
         let rules = Rules::new(&c.ignore, &ignore_files)?;
         let foreign = self.foreign(c, &roots)?;
 
-        on_event(&Event::Scanning {
-            conduit: c.name.clone(),
-        });
         let phase = Instant::now();
         let previous = [
             self.index.entries(c.id, Side::Source)?,
@@ -151,7 +165,18 @@ impl Host {
         // A full scan covers every mark too; either way the marks read here
         // are cleared once the scan is in the index.
         let (dirty, dirty_upto) = self.index.dirty(c.id)?;
+        let scanning = AtomicBool::new(true);
         let [source, destination] = std::thread::scope(|s| {
+            s.spawn(|| {
+                while scanning.load(Ordering::Relaxed) {
+                    on_event(&Event::Scanning {
+                        conduit: c.name.clone(),
+                        entries: progress.entries.load(Ordering::Relaxed),
+                        hashed_bytes: progress.hashed_bytes.load(Ordering::Relaxed),
+                    });
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
             let handles = [0, 1].map(|i| {
                 let (root, dirty) = (&roots[i], &dirty[i]);
                 let walk = scan::Walk {
@@ -165,7 +190,9 @@ impl Host {
                     false => root.scan(&walk),
                 })
             });
-            handles.map(|h| h.join().expect("the scanner does not panic"))
+            let scans = handles.map(|h| h.join().expect("the scanner does not panic"));
+            scanning.store(false, Ordering::Relaxed);
+            scans
         });
         crate::testhook::point("sync:scanned");
         tracing::info!(
@@ -268,15 +295,16 @@ impl Host {
             }
             self.expire_trash(c, &roots)?;
         }
-        let total_bytes = Counts::of_plan(&entries, &plan).bytes;
+        let planned = Counts::of_plan(&entries, &plan);
         report.conflict_list = plan::conflicts(&entries, &plan);
         on_event(&Event::Planned {
             conduit: c.name.clone(),
             actions: plan.actions.len(),
-            bytes: total_bytes,
+            files: planned.copied + planned.moved + planned.hydrated,
+            bytes: planned.bytes,
         });
         if opts.dry_run {
-            report.counts = Counts::of_plan(&entries, &plan);
+            report.counts = planned;
             report.items = plan
                 .actions
                 .iter()
@@ -301,7 +329,13 @@ impl Host {
                 report.scan_errors.len()
             )
         });
-        let on_progress = |bytes: u64| {
+        let on_written = |bytes: u64| {
+            on_event(&Event::Written {
+                conduit: c.name.clone(),
+                bytes,
+            })
+        };
+        let on_verified = |bytes: u64| {
             on_event(&Event::Transferred {
                 conduit: c.name.clone(),
                 bytes,
@@ -322,7 +356,8 @@ impl Host {
             fidelity,
             verify_from: c.verify_from,
             deletes_withheld,
-            on_progress: &on_progress,
+            on_written: &on_written,
+            on_verified: &on_verified,
             on_journal: &on_journal,
             asked_by: None,
             cancel: opts.cancel.as_deref(),

@@ -3,6 +3,8 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -40,32 +42,24 @@ pub(super) fn run(
     };
     let mut code = exit::OK;
     for name in names {
-        let bar = (!out.quiet).then(progress_bar).flatten();
+        let display = (!out.quiet).then(Display::new).flatten();
         let on_event = |event: &Event| {
             if let Event::Acted { item, .. } = event
                 && out.verbose
                 && !json
             {
-                match &bar {
-                    Some(bar) => bar.suspend(|| println!("{}", item_line(item, out))),
+                match &display {
+                    Some(d) => d.bar.suspend(|| println!("{}", item_line(item, out))),
                     None => println!("{}", item_line(item, out)),
                 }
             }
-            let Some(bar) = &bar else { return };
-            match event {
-                Event::Acted { .. } => {}
-                Event::Scanning { conduit } => bar.set_message(format!("{conduit}: scanning")),
-                Event::Planned { conduit, bytes, .. } => {
-                    bar.set_length(*bytes);
-                    bar.set_message(format!("{conduit}: transferring"));
-                }
-                Event::Transferred { bytes, .. } => bar.inc(*bytes),
-                Event::Finished(_) => bar.finish_and_clear(),
+            if let Some(d) = &display {
+                d.show(event);
             }
         };
         let result = host.sync(&name, &opts, &on_event);
-        if let Some(bar) = &bar {
-            bar.finish_and_clear();
+        if let Some(d) = &display {
+            d.bar.finish_and_clear();
         }
         match result {
             Ok(report) => {
@@ -101,20 +95,72 @@ fn exit_code(report: &SyncReport) -> i32 {
     }
 }
 
-/// A byte progress bar on a terminal; nothing when stderr is piped.
-fn progress_bar() -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
+/// Progress on a terminal (nothing when stderr is piped): a spinner with
+/// the paths and bytes seen while scanning, then a bar of the bytes written
+/// within files, with files done of all, a moving-average speed and the
+/// time left (indicatif's estimate over the recent seconds).
+struct Display {
+    bar: ProgressBar,
+    files_done: AtomicU64,
+    files: AtomicU64,
+}
+
+impl Display {
+    fn new() -> Option<Display> {
+        if !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(Display {
+            bar,
+            files_done: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+        })
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    Some(bar)
+
+    fn show(&self, event: &Event) {
+        match event {
+            Event::Scanning {
+                conduit,
+                entries,
+                hashed_bytes,
+            } => self.bar.set_message(format!(
+                "{conduit}: scanning: {entries} paths, {} hashed",
+                human_bytes(*hashed_bytes)
+            )),
+            Event::Planned {
+                conduit,
+                files,
+                bytes,
+                ..
+            } => {
+                self.files.store(*files, Ordering::Relaxed);
+                self.bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} \
+                         {binary_bytes_per_sec}, {eta} left",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                );
+                self.bar.set_length(*bytes);
+                self.bar.set_position(0);
+                self.bar.reset();
+                self.bar.set_message(format!("{conduit}: 0/{files} files"));
+            }
+            Event::Written { bytes, .. } => self.bar.inc(*bytes),
+            Event::Transferred { conduit, .. } => {
+                let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                let all = self.files.load(Ordering::Relaxed);
+                self.bar
+                    .set_message(format!("{conduit}: {done}/{all} files"));
+            }
+            Event::Acted { .. } => {}
+            Event::Finished(_) => self.bar.finish_and_clear(),
+        }
+    }
 }
 
 /// One action, as `sync -v`, `sync --dry-run` and `history NAME GEN` list

@@ -384,6 +384,7 @@ impl<'r> Effects<'r> {
                 &t.to,
                 source.mode,
                 source.mtime_ns,
+                self.run.on_written,
             )
             .map_err(|err| Problem::Fail(format!("writing the {} failed: {err}", to.name())))?;
         crate::testhook::point("exec:staged");

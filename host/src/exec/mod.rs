@@ -151,8 +151,10 @@ pub struct Run<'a> {
     pub fidelity: conduit_contract::Fidelity,
     /// Why deletes are withheld this run (the scan had I/O errors), if so.
     pub deletes_withheld: Option<String>,
-    /// Called with the bytes of each finished transfer.
-    pub on_progress: &'a (dyn Fn(u64) + Sync),
+    /// Called with bytes of file content as they are written.
+    pub on_written: &'a (dyn Fn(u64) + Sync),
+    /// Called with the size of each transfer once it verified.
+    pub on_verified: &'a (dyn Fn(u64) + Sync),
     /// Called with each finished action as it is committed to the index.
     pub on_journal: &'a (dyn Fn(&JournalRow) + Sync),
     /// The command that asked for these actions by hand (`restore`,
@@ -491,7 +493,7 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
             match check {
                 Ok(record) => {
                     state.transferred(&t, commit, record);
-                    (run.on_progress)(t.size);
+                    (run.on_verified)(t.size);
                     verified.push(t);
                 }
                 Err(reason) if attempt < ATTEMPTS && state.source_unchanged(&t) => {

@@ -29,6 +29,9 @@ use crate::index::Record;
 use crate::scan::{Scan, Walk};
 use conduit_contract::{Digest, Fidelity, Kind};
 
+/// Bytes copied between two progress reports while staging a file.
+const COPY_STEP: u64 = 8 << 20;
+
 /// The marker file inside a root's bookkeeping folder: its content is the
 /// root's id, which the index remembers. A missing or different marker means
 /// an unmounted or wrong disk.
@@ -546,6 +549,7 @@ impl Location for LocalRoot {
         rel: &str,
         mode: u32,
         mtime_ns: i64,
+        written: &(dyn Fn(u64) + Sync),
     ) -> io::Result<Staged> {
         let staging = self.staging()?;
         let temp = staging.next.fetch_add(1, Ordering::Relaxed).to_string();
@@ -556,10 +560,18 @@ impl Location for LocalRoot {
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o600),
             )?);
-            match from {
-                Reader::File(file) => io::copy(file, &mut out)?,
-                Reader::Stream(stream) => io::copy(stream, &mut out)?,
-            };
+            // In steps, so a large file shows progress; `Take<File>` to a
+            // file still takes the kernel's copy_file_range path.
+            loop {
+                let n = match from {
+                    Reader::File(file) => io::copy(&mut file.take(COPY_STEP), &mut out)?,
+                    Reader::Stream(stream) => io::copy(&mut stream.take(COPY_STEP), &mut out)?,
+                };
+                if n == 0 {
+                    break;
+                }
+                written(n);
+            }
             out.flush()?;
             crate::testhook::point("stage:written");
             keep_owner(&out, owner)?;
@@ -1033,7 +1045,7 @@ mod tests {
             rustix::process::getgid().as_raw(),
         );
         let staged = root
-            .stage_file(&mut from, owner, "a", 0o640, 1_000_000_000)
+            .stage_file(&mut from, owner, "a", 0o640, 1_000_000_000, &|_| {})
             .unwrap();
         let trashed = root.commit(staged, 7, expected.as_ref()).unwrap();
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new content");

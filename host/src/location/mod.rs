@@ -100,7 +100,8 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
     /// Write `from` (content of another root, owned there by `owner`) to
     /// this root's staging area for `rel`, with `mode` and `mtime_ns`
     /// applied; setuid and setgid are kept only where the copy's owner is
-    /// the original's. Not yet durable: see [`Location::sync`].
+    /// the original's. Not yet durable: see [`Location::sync`]. `written`
+    /// is told the bytes as they are written, for progress displays.
     fn stage_file(
         &self,
         from: &mut Reader,
@@ -108,6 +109,7 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
         rel: &str,
         mode: u32,
         mtime_ns: i64,
+        written: &(dyn Fn(u64) + Sync),
     ) -> io::Result<Staged>;
 
     /// Make everything written so far durable.
