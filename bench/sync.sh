@@ -121,7 +121,7 @@ check_conduit() {
 import json, sys
 report = json.load(open(sys.argv[1]))
 want = int(sys.argv[2])
-# "copied" counts folders too; "verified" counts files.
+# "verified" counts the files copied (folders are counted apart).
 if report["failed"] or report["halted"] or report["verified"] != want:
     sys.exit(f"unexpected conduit report: {report}")
 EOF

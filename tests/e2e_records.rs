@@ -298,21 +298,6 @@ fn purge_removes_only_versions_older_than_asked() {
     assert_eq!(listed, serde_json::json!([]));
 }
 
-/// Flip the first byte of `root/rel`, keeping its size and mtime.
-fn rot(root: &std::path::Path, rel: &str) {
-    let path = root.join(rel);
-    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[0] ^= 0x20;
-    std::fs::write(&path, bytes).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-}
-
 #[test]
 fn verify_repair_puts_a_rotten_copy_right_from_the_sound_side() {
     let w = World::new();
@@ -320,7 +305,7 @@ fn verify_repair_puts_a_rotten_copy_right_from_the_sound_side() {
     write(&w.a, "notes.txt", "notes");
     w.add("mirror", "replicate", &[]);
     w.sync("mirror", &[], 0);
-    rot(&w.b, "photo.jpg");
+    flip_a_byte(&w.b, "photo.jpg");
     // Without --repair: found, named, nothing changed.
     let found = w.run(&["verify", "mirror", "--json"]).expect(3).json();
     assert_eq!(found["corrupted"].as_array().unwrap().len(), 1, "{found}");
@@ -353,8 +338,8 @@ fn verify_repair_puts_a_rotten_copy_right_from_the_sound_side() {
     assert_eq!(clean["corrupted"], serde_json::json!([]));
 
     // Both sides rotten: nothing to repair from, and it says so.
-    rot(&w.a, "notes.txt");
-    rot(&w.b, "notes.txt");
+    flip_a_byte(&w.a, "notes.txt");
+    flip_a_byte(&w.b, "notes.txt");
     let stuck = w
         .run(&["verify", "mirror", "--repair", "--json"])
         .expect(3)
@@ -470,7 +455,11 @@ fn verification_from_the_media_rereads_pages_that_are_not_in_the_cache() {
     let resident = resident_pages(&w.b.join("big.bin"));
     std::fs::remove_file(&gate).unwrap();
     let report = finish(child).expect(0).json();
-    assert_eq!(resident, 0, "pages resident when the re-read began");
+    assert_eq!(
+        resident, 0,
+        "pages resident when the re-read began (a temp folder on tmpfs keeps them: its pages are \
+         its storage)"
+    );
     assert_eq!(n(&report, "verified"), 1, "{report}");
     assert_eq!(std::fs::read(w.b.join("big.bin")).unwrap(), vec![7u8; SIZE]);
 

@@ -466,22 +466,6 @@ fn restore_brings_back_files_a_sync_deleted_or_overwrote() {
     w.run(&["restore", "mirror", "../escape"]).expect(2);
 }
 
-/// Flip one byte of `root/rel` in place, keeping its size and mtime, as bit
-/// rot would.
-fn flip_a_byte(root: &Path, rel: &str) {
-    let path = root.join(rel);
-    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[0] ^= 0x20;
-    std::fs::write(&path, bytes).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-}
-
 #[test]
 fn verify_finds_a_flipped_byte_and_names_the_file() {
     let w = mirrored(&[]);

@@ -394,3 +394,19 @@ pub fn assert_dry_run(
         "a dry run changes nothing in the destination"
     );
 }
+
+/// Flip one byte of `root/rel` in place, keeping its size and mtime, as bit
+/// rot would.
+pub fn flip_a_byte(root: &Path, rel: &str) {
+    let path = root.join(rel);
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 0x20;
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+}
