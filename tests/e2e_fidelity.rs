@@ -166,6 +166,45 @@ fn a_replica_matches_its_source_field_by_field_after_metadata_only_changes() {
     }
 }
 
+#[test]
+fn as_root_keep_owner_no_makes_copies_root_owned_without_setuid_and_never_loops() {
+    if !is_root() {
+        eprintln!("SKIPPED: owners other than one's own need root");
+        return;
+    }
+    let w = World::new();
+    write(&w.a, "tool", "#!/bin/sh\n");
+    write(&w.a, "plain.txt", "plain");
+    for rel in ["tool", "plain.txt"] {
+        std::os::unix::fs::chown(w.a.join(rel), Some(1234), Some(4321)).unwrap();
+    }
+    set_mode(&w.a, "tool", 0o4755);
+    w.add("m", "replicate", &["--set", "keep-owner=no"]);
+    w.sync("m", &[], 0);
+    let owner_mode = |root: &Path, rel: &str| {
+        let m = std::fs::symlink_metadata(root.join(rel)).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    // A copy that does not keep its owner never keeps setuid: a root-owned
+    // setuid copy of another user's program would grant root.
+    assert_eq!(owner_mode(&w.b, "tool"), (0, 0, 0o755));
+    assert_eq!(owner_mode(&w.b, "plain.txt"), (0, 0, 0o644));
+    let again = w.sync("m", &[], 0);
+    for key in ["copied", "updated", "deleted"] {
+        assert_eq!(
+            n(&again, key),
+            0,
+            "the stripped bits are no change: {again}"
+        );
+    }
+    // Back to the default: owner and setuid come back with the next run.
+    w.run(&["set", "m", "keep-owner=yes"]).expect(0);
+    let r = w.sync("m", &[], 0);
+    assert_eq!(n(&r, "updated"), 1, "{r}");
+    assert_eq!(owner_mode(&w.b, "tool"), (1234, 4321, 0o4755));
+    w.run(&["set", "m", "keep-owner=maybe"]).expect(2);
+}
+
 /// A destination that keeps whole seconds only (ext4 with 128-byte inodes,
 /// as old filesystems and some NAS formats are) is compared at that
 /// resolution: its rounding is never taken for a change, real changes

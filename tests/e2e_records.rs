@@ -503,3 +503,113 @@ fn progress_shows_on_a_terminal_and_never_when_piped() {
     }
     assert_eq!(read(&w.b, "big.bin").map(|s| s.len()), Some(64 << 20));
 }
+
+#[test]
+fn ages_too_large_to_count_purge_nothing_and_hand_runs_are_always_recorded() {
+    let w = three_trashed_versions();
+    // A thousand years back is before the epoch: nothing is that old. (A
+    // wrapped subtraction made it the future, and purged everything.)
+    let purged = w
+        .run(&[
+            "trash",
+            "mirror",
+            "--purge",
+            "--older-than",
+            "1000y",
+            "--json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(purged["versions"], 0, "{purged}");
+    w.run(&["set", "mirror", "trash-days=4000000000"]).expect(0);
+    w.sync("mirror", &[], 0);
+    assert_eq!(trash(&w.b).len(), 3, "a huge retention keeps everything");
+    // A bare number is no age: `2026` is too easily meant as a year.
+    w.run(&["restore", "mirror", "doc.txt", "--before", "2026"])
+        .expect(2);
+
+    // verify --repair with nothing it can repair leaves no run behind.
+    let runs = |w: &World| {
+        w.run(&["history", "mirror", "--json"])
+            .expect(0)
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = runs(&w);
+    flip_a_byte(&w.a, "doc.txt");
+    flip_a_byte(&w.b, "doc.txt");
+    w.run(&["verify", "mirror", "--repair"]).expect(3);
+    assert_eq!(runs(&w), before);
+    let status = w.run(&["status", "mirror", "--json"]).expect(0).json();
+    assert_eq!(status["state"], "idle", "{status}");
+}
+
+#[test]
+fn a_folder_restored_whole_takes_its_files_out_of_the_trash_listing() {
+    let w = World::new();
+    write(&w.a, "d/x.txt", "x");
+    write(&w.a, "d/y.txt", "y");
+    write(&w.a, "keep.txt", "keep");
+    w.add("mirror", "replicate", &[]);
+    w.sync("mirror", &[], 0);
+    // A version that is gone from disk is refused, and nothing moves.
+    write(&w.a, "keep.txt", "keep, edited");
+    w.sync("mirror", &[], 0);
+    let listed = w
+        .run(&["trash", "mirror", "keep.txt", "--json"])
+        .expect(0)
+        .json();
+    let slot = listed[0]["trashed_as"].as_str().unwrap().to_string();
+    std::fs::remove_file(w.b.join(&slot)).unwrap();
+    let gone = w.run(&["restore", "mirror", "keep.txt"]).expect(1);
+    assert!(
+        gone.stderr.contains("no longer in the trash"),
+        "{}",
+        gone.stderr
+    );
+    assert_eq!(read(&w.b, "keep.txt").as_deref(), Some("keep, edited"));
+    assert_eq!(read(&w.a, "keep.txt").as_deref(), Some("keep, edited"));
+
+    std::fs::remove_dir_all(w.a.join("d")).unwrap();
+    // Two of three files: past the mass-delete guard.
+    w.sync("mirror", &["--force"], 0);
+    // The trash holds d/x.txt and d/y.txt, inside the folder d of the
+    // run's trash folder; `restore d` brings that folder back whole.
+    w.run(&["restore", "mirror", "d"]).expect(0);
+    assert_eq!(read(&w.b, "d/x.txt").as_deref(), Some("x"));
+    assert_eq!(read(&w.b, "d/y.txt").as_deref(), Some("y"));
+    let listed = w.run(&["trash", "mirror", "d", "--json"]).expect(0).json();
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "what came back is not listed"
+    );
+    // So restoring a file of it is refused, and moves nothing.
+    w.run(&["restore", "mirror", "d/x.txt"]).expect(2);
+    assert_eq!(read(&w.b, "d/x.txt").as_deref(), Some("x"));
+}
+
+#[test]
+fn each_run_trashes_into_a_folder_of_its_own() {
+    let w = World::new();
+    write(&w.a, "d/x.txt", "x1");
+    w.add("mirror", "replicate", &[]);
+    w.sync("mirror", &[], 0);
+    // A folder named like this conduit's next run is already in the trash
+    // (another conduit on the same root, or an index numbered otherwise):
+    // the run must not write into it.
+    let foreign = w.b.join(".conduit/trash/2/d");
+    std::fs::create_dir_all(&foreign).unwrap();
+    write(&w.a, "d/x.txt", "x2");
+    let r = w.sync("mirror", &[], 0);
+    assert_eq!(r["generation"], 2);
+    let run = w
+        .run(&["history", "mirror", "2", "--json"])
+        .expect(0)
+        .json();
+    let slot = run["items"][0]["trashed"][0].as_str().unwrap();
+    assert_eq!(slot, ".conduit/trash/2-2/d/x.txt", "{run:#}");
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 0);
+}

@@ -8,6 +8,14 @@ pub fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// The time `secs` seconds before now, in ns since the epoch; an age
+/// beyond the epoch is the epoch's start (so nothing is older), never a
+/// wrap into the future.
+pub fn ago(secs: u64) -> i64 {
+    let span = i64::try_from(secs).map_or(i64::MAX, |s| s.saturating_mul(1_000_000_000));
+    now_ns().saturating_sub(span).max(i64::MIN + 1)
+}
+
 /// `ns` as an RFC 3339 UTC timestamp with milliseconds, as reports carry it.
 pub fn rfc3339(ns: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
@@ -16,11 +24,16 @@ pub fn rfc3339(ns: i64) -> String {
 
 /// A point in time as people type it: an RFC 3339 timestamp (`2026-12-01T10:00:00Z`,
 /// the zone optional, UTC assumed), a date (`2026-12-01`, its midnight UTC),
-/// or an age before `now_ns` (`90m`, `2d`, `1y`). In ns since the epoch.
+/// or an age before `now_ns` with its unit (`90m`, `2d`, `1y`; a bare
+/// number is refused: `2026` is too easily meant as a year). In ns since
+/// the epoch.
 pub fn parse_when(text: &str, now_ns: i64) -> Result<i64, String> {
     let text = text.trim();
-    if let Some(secs) = conduit_contract::units::parse_duration(text) {
-        return Ok(now_ns.saturating_sub((secs as i64).saturating_mul(1_000_000_000)));
+    if text.ends_with(|c: char| c.is_ascii_alphabetic())
+        && let Some(secs) = conduit_contract::units::parse_duration(text)
+    {
+        let span = i64::try_from(secs).map_or(i64::MAX, |s| s.saturating_mul(1_000_000_000));
+        return Ok(now_ns.saturating_sub(span));
     }
     let full = match text.len() {
         10 => format!("{text}T00:00:00Z"),
@@ -71,9 +84,24 @@ mod tests {
         assert_eq!(parse_when("2025-12-01T12:00:00", now), Ok(now));
         assert_eq!(parse_when("2d", now), Ok(now - 2 * 86_400 * S));
         assert_eq!(parse_when("1y", now), Ok(now - 365 * 86_400 * S));
+        assert!(parse_when("2026", now).is_err(), "a bare number is no age");
+        assert!(
+            parse_when("100000000y", now).unwrap() < 0,
+            "before the epoch, not after now"
+        );
         let err = parse_when("last tuesday", now).unwrap_err();
         assert!(err.contains("\"last tuesday\" is not a time"), "{err}");
         assert_eq!(rfc3339(now), "2025-12-01T12:00:00.000Z");
+    }
+
+    #[test]
+    fn ages_never_wrap_into_the_future() {
+        assert!(ago(0) <= now_ns());
+        assert!(ago(u64::MAX) < 0);
+        assert!(
+            ago(1000 * 365 * 86_400) < 0,
+            "a thousand years ago is before the epoch"
+        );
     }
 
     #[test]

@@ -63,6 +63,10 @@ const HOST_SETTINGS: &[(&str, &str)] = &[
     ),
     ("trash-days", "days a trashed file is kept, e.g. 30"),
     (
+        "keep-owner",
+        "yes (the default) or no: as root, copies get the original's owner and group, as rsync -a",
+    ),
+    (
         "verify-from",
         "where copies are re-read to verify them: media (from the device), cache, or auto (media where a source copy is removed afterwards)",
     ),
@@ -130,6 +134,7 @@ impl Host {
             trash_days: DEFAULT_TRASH_DAYS,
             source_capacity: None,
             verify_from: Default::default(),
+            keep_owner: true,
         };
         if let Some(digest) = apply_settings(&mut c, &policy, &new.options)? {
             c.policy_digest = self.check_confirmation(&c, &policy, digest)?;
@@ -281,6 +286,15 @@ fn apply_settings<'a>(
                 })?;
             }
             "verify-from" => c.verify_from = value.parse().map_err(super::UsageError)?,
+            "keep-owner" => {
+                c.keep_owner = match value.as_str() {
+                    "yes" | "true" => true,
+                    "no" | "false" => false,
+                    _ => {
+                        return usage(format!("keep-owner must be yes or no, not {value:?}"));
+                    }
+                }
+            }
             "source-capacity" if value == "measure" => c.source_capacity = None,
             "source-capacity" => {
                 c.source_capacity =

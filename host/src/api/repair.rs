@@ -176,13 +176,13 @@ impl Host {
             .collect())
     }
 
-    /// Remove for good what went to the trash longer than `older_than_ns`
+    /// Remove for good what went to the trash longer than `older_than_secs`
     /// ago (before the conduit's own retention would).
-    pub fn purge_trash(&mut self, name: &str, older_than_ns: i64) -> anyhow::Result<Purged> {
+    pub fn purge_trash(&mut self, name: &str, older_than_secs: u64) -> anyhow::Result<Purged> {
         let c = self.conduit(name)?;
         let _lock = self.lock(&c)?;
         let roots = self.ready_roots(&c)?;
-        self.purge_before(&c, &roots, crate::clock::now_ns() - older_than_ns)
+        self.purge_before(&c, &roots, crate::clock::ago(older_than_secs))
     }
 
     /// Remove for good what went to the trash before `cutoff_ns`.
@@ -282,15 +282,28 @@ impl Host {
                 }
             }
         }
-        let generation = self
-            .index
-            .start_generation(c.id, crate::clock::now_ns(), false)?;
+        self.by_hand(&c, |host, generation| {
+            host.restore_as(&c, &roots, generation, (side, trashed_as, record), to)
+        })
+    }
+
+    /// Move the trashed version back on its side, then copy it to the other.
+    fn restore_as(
+        &mut self,
+        c: &Conduit,
+        roots: &[Box<dyn Location>; 2],
+        generation: i64,
+        (side, trashed_as, record): (Side, String, Option<crate::index::TrashRecord>),
+        to: &str,
+    ) -> anyhow::Result<(Restored, Outcome)> {
         let root = &roots[side.index()];
         let displaced = root.untrash(&trashed_as, to, generation)?;
         let mut batch = crate::index::Batch::default();
         if let Some(t) = &record {
             self.index.forget_trash(t.id)?;
         }
+        // A folder brought back brings back what was trashed inside it.
+        self.index.forget_trash_below(c.id, side, &trashed_as)?;
         let mut replaced = Vec::new();
         if let Some(slot) = displaced {
             let seen = root.stat(&slot).ok().flatten();
@@ -312,7 +325,7 @@ impl Host {
             from: side,
             to_path: None,
         });
-        let outcome = self.run_by_hand(&c, &roots, generation, to, vec![copy], "restore")?;
+        let outcome = self.run_by_hand(c, roots, generation, to, vec![copy], "restore")?;
         for row in self.index.journal(c.id, generation)? {
             for slot in row.trashed {
                 replaced.push(format!(
@@ -322,14 +335,15 @@ impl Host {
                 ));
             }
         }
-        Ok(Restored {
+        let restored = Restored {
             path: to.to_string(),
             from: format!("{} {trashed_as}", side.name()),
             version: record.map(|t| TrashedVersion::of(t, 0)),
             generation,
             replaced,
-            outcome,
-        })
+            outcome: outcome.clone(),
+        };
+        Ok((restored, outcome))
     }
 
     /// Settle an open conflict by keeping one version (the other goes to the
@@ -344,9 +358,6 @@ impl Host {
         }
         let _lock = self.lock(&c)?;
         let roots = self.ready_roots(&c)?;
-        let generation = self
-            .index
-            .start_generation(c.id, crate::clock::now_ns(), false)?;
         let copy =
             |from: Side, to_path: Option<String>| Operation::Copy(Transfer { from, to_path });
         let ops = match keep {
@@ -385,7 +396,10 @@ impl Host {
                 ]
             }
         };
-        self.run_by_hand(&c, &roots, generation, path, ops, "resolve")
+        self.by_hand(&c, |host, generation| {
+            let outcome = host.run_by_hand(&c, &roots, generation, path, ops, "resolve")?;
+            Ok((outcome.clone(), outcome))
+        })
     }
 
     /// Bring offloaded files (or every offloaded file under a folder) back
@@ -414,22 +428,21 @@ impl Host {
             }
         }
         wanted.sort();
-        let generation = self
-            .index
-            .start_generation(c.id, crate::clock::now_ns(), false)?;
-        let mut total = Outcome::default();
-        for path in wanted {
-            let one = self.run_by_hand(
-                &c,
-                &roots,
-                generation,
-                &path,
-                vec![Operation::Hydrate],
-                "hydrate",
-            )?;
-            merge(&mut total, one);
-        }
-        Ok(total)
+        self.by_hand(&c, |host, generation| {
+            let mut total = Outcome::default();
+            for path in wanted {
+                let one = host.run_by_hand(
+                    &c,
+                    &roots,
+                    generation,
+                    &path,
+                    vec![Operation::Hydrate],
+                    "hydrate",
+                )?;
+                merge(&mut total, one);
+            }
+            Ok((total.clone(), total))
+        })
     }
 
     /// Pin (`true`) or unpin a glob.
@@ -540,27 +553,48 @@ impl Host {
         rotten: Vec<(Side, String, conduit_contract::Digest)>,
         report: &mut VerifyReport,
     ) -> anyhow::Result<()> {
-        let generation = self
-            .index
-            .start_generation(c.id, crate::clock::now_ns(), false)?;
-        for (side, path, digest) in rotten {
+        let (repairable, hopeless): (Vec<_>, Vec<_>) =
+            rotten.into_iter().partition(|(side, path, digest)| {
+                sound[side.other().index()].get(path) == Some(digest)
+            });
+        for (side, path, _) in hopeless {
+            report.unrepaired.push(format!(
+                "{} {path}: the {} does not hold the indexed content either; restore it from a \
+                 backup or an older version (`conduit trash {} {path}`)",
+                side.name(),
+                side.other().name(),
+                c.name
+            ));
+        }
+        if repairable.is_empty() {
+            return Ok(());
+        }
+        self.by_hand(c, |host, generation| {
+            let total = host.repair_each(c, roots, generation, repairable, report)?;
+            Ok(((), total))
+        })
+    }
+
+    fn repair_each(
+        &mut self,
+        c: &Conduit,
+        roots: &[Box<dyn Location>; 2],
+        generation: i64,
+        repairable: Vec<(Side, String, conduit_contract::Digest)>,
+        report: &mut VerifyReport,
+    ) -> anyhow::Result<Outcome> {
+        let mut total = Outcome::default();
+        for (side, path, _) in repairable {
             let good = side.other();
-            if sound[good.index()].get(&path) != Some(&digest) {
-                report.unrepaired.push(format!(
-                    "{} {path}: the {} does not hold the indexed content either; restore it \
-                     from a backup or an older version (`conduit trash {} {path}`)",
-                    side.name(),
-                    good.name(),
-                    c.name
-                ));
-                continue;
-            }
             let copy = Operation::Copy(Transfer {
                 from: good,
                 to_path: None,
             });
             let outcome =
                 self.run_by_hand(c, roots, generation, &path, vec![copy], "verify --repair")?;
+            let failed = outcome.counts.failed + outcome.counts.skipped;
+            let problems = outcome.problems.join("; ");
+            merge(&mut total, outcome);
             let kept = self
                 .index
                 .journal(c.id, generation)?
@@ -568,7 +602,7 @@ impl Host {
                 .filter(|row| row.path == path)
                 .flat_map(|row| row.trashed)
                 .last();
-            match (outcome.counts.failed + outcome.counts.skipped, kept) {
+            match (failed, kept) {
                 (0, Some(slot)) => report.repaired.push(format!(
                     "{} {path}: put right from the {}; the corrupted copy is in {slot}",
                     side.name(),
@@ -580,14 +614,13 @@ impl Host {
                     good.name()
                 )),
                 _ => report.unrepaired.push(format!(
-                    "{} {path}: the copy from the {} failed: {}",
+                    "{} {path}: the copy from the {} failed: {problems}",
                     side.name(),
                     good.name(),
-                    outcome.problems.join("; ")
                 )),
             }
         }
-        Ok(())
+        Ok(total)
     }
 
     /// Every file the archive manifest lists must be there, byte for byte.
@@ -680,16 +713,37 @@ impl Host {
             asked_by: Some(what),
             cancel: None,
         };
-        let outcome = exec::execute(&run, &plan, &mut self.index)?;
+        exec::execute(&run, &plan, &mut self.index)
+    }
+
+    /// One generation for work asked for by hand (`restore`, `resolve`,
+    /// `hydrate`, `verify --repair`): started here and recorded once, with
+    /// what `work` did or the error that stopped it, so no such run is ever
+    /// left looking interrupted.
+    fn by_hand<T>(
+        &mut self,
+        c: &Conduit,
+        work: impl FnOnce(&mut Host, i64) -> anyhow::Result<(T, Outcome)>,
+    ) -> anyhow::Result<T> {
+        let started_ns = crate::clock::now_ns();
+        let generation = self.index.start_generation(c.id, started_ns, false)?;
+        let result = work(self, generation);
         let ended_ns = crate::clock::now_ns();
-        let report = super::SyncReport {
+        let mut report = super::SyncReport {
             conduit: c.name.clone(),
             generation,
+            started: crate::clock::rfc3339(started_ns),
             ended: crate::clock::rfc3339(ended_ns),
-            counts: outcome.counts.clone(),
-            problems: outcome.problems.clone(),
+            duration_ms: (ended_ns - started_ns).max(0) as u64 / 1_000_000,
             ..Default::default()
         };
+        match &result {
+            Ok((_, outcome)) => {
+                report.counts = outcome.counts.clone();
+                report.problems = outcome.problems.clone();
+            }
+            Err(e) => report.problems.push(format!("{e:#}")),
+        }
         self.index.finish_generation(
             c.id,
             generation,
@@ -697,13 +751,16 @@ impl Host {
             None,
             &serde_json::to_string(&report)?,
         )?;
-        Ok(outcome)
+        result.map(|(done, _)| done)
     }
 }
 
 fn merge(total: &mut Outcome, one: Outcome) {
     let (t, o) = (&mut total.counts, one.counts);
     t.copied += o.copied;
+    t.updated += o.updated;
+    t.folders_created += o.folders_created;
+    t.renamed += o.renamed;
     t.hydrated += o.hydrated;
     t.bytes += o.bytes;
     t.verified += o.verified;

@@ -167,16 +167,19 @@ impl Host {
         let (dirty, dirty_upto) = self.index.dirty(c.id)?;
         let scanning = AtomicBool::new(true);
         let [source, destination] = std::thread::scope(|s| {
-            s.spawn(|| {
+            let ticker = s.spawn(|| {
                 while scanning.load(Ordering::Relaxed) {
                     on_event(&Event::Scanning {
                         conduit: c.name.clone(),
                         entries: progress.entries.load(Ordering::Relaxed),
                         hashed_bytes: progress.hashed_bytes.load(Ordering::Relaxed),
                     });
-                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    std::thread::park_timeout(std::time::Duration::from_millis(100));
                 }
             });
+            // Stops the ticker however the scan ends, a panic included (the
+            // scope would otherwise wait for it forever).
+            let _stop = ScanEnded(&scanning, ticker.thread());
             let handles = [0, 1].map(|i| {
                 let (root, dirty) = (&roots[i], &dirty[i]);
                 let walk = scan::Walk {
@@ -190,9 +193,7 @@ impl Host {
                     false => root.scan(&walk),
                 })
             });
-            let scans = handles.map(|h| h.join().expect("the scanner does not panic"));
-            scanning.store(false, Ordering::Relaxed);
-            scans
+            handles.map(|h| h.join().expect("the scanner does not panic"))
         });
         crate::testhook::point("sync:scanned");
         tracing::info!(
@@ -431,11 +432,21 @@ impl Host {
 
     /// Remove trashed files older than the conduit's retention.
     fn expire_trash(&mut self, c: &Conduit, roots: &[Box<dyn Location>; 2]) -> anyhow::Result<()> {
-        let cutoff = now_ns() - i64::from(c.trash_days) * 86_400 * 1_000_000_000;
+        let cutoff = crate::clock::ago(u64::from(c.trash_days) * 86_400);
         for problem in self.purge_before(c, roots, cutoff)?.problems {
             tracing::warn!("could not purge from the trash: {problem}");
         }
         Ok(())
+    }
+}
+
+/// Ends the scan's progress ticker when dropped.
+struct ScanEnded<'a>(&'a AtomicBool, &'a std::thread::Thread);
+
+impl Drop for ScanEnded<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+        self.1.unpark();
     }
 }
 

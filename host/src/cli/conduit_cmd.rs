@@ -153,7 +153,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
                 ))
                 .into());
             };
-            let purged = host.purge_trash(&name, secs as i64 * 1_000_000_000)?;
+            let purged = host.purge_trash(&name, secs)?;
             if json {
                 println!("{}", super::json(&purged, true)?);
             } else {
@@ -424,6 +424,7 @@ fn conduit_json(c: &Conduit) -> serde_json::Value {
         "trash_days": c.trash_days,
         "source_capacity": c.source_capacity,
         "verify_from": c.verify_from.to_string(),
+        "keep_owner": c.keep_owner,
     })
 }
 
@@ -446,6 +447,7 @@ fn print_conduit(c: &Conduit) {
     println!("  max-delete:  {}%", c.max_delete_pct);
     println!("  trash-days:  {}", c.trash_days);
     println!("  verify-from: {}", c.verify_from);
+    println!("  keep-owner:  {}", if c.keep_owner { "yes" } else { "no" });
     if let Some(capacity) = c.source_capacity {
         println!("  source-capacity: {} (assumed)", human_bytes(capacity));
     }

@@ -171,7 +171,7 @@ impl Run<'_> {
 }
 
 /// What happened.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// What was done.
     pub counts: Counts,
@@ -475,9 +475,13 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
                 Err(problem) => state.fail_transfer(t, None, problem),
             }
         }
-        for root in run.roots {
-            let _ = root.sync();
-        }
+        // A copy a source is removed after must be on the device: if the
+        // swaps could not be made durable, those wait for the next run.
+        let undurable: [Option<String>; 2] = run.roots.map(|root| {
+            root.sync()
+                .err()
+                .map(|e| format!("the {root} could not be made durable: {e}; the source stays"))
+        });
         let committed_ms = timer.elapsed().as_millis() as u64;
         let checks = parallel(&committed, |(t, _)| state.verify(t));
         tracing::debug!(
@@ -490,6 +494,11 @@ fn transfer_batch(run: &Run, state: &mut Effects, batch: &[Transfer]) -> Vec<Tra
         );
         pending.clear();
         for ((t, commit), check) in committed.into_iter().zip(checks) {
+            let removes_source = matches!(t.kind, TransferKind::Move | TransferKind::CopyThenEvict);
+            let check = match &undurable[t.from.other().index()] {
+                Some(why) if removes_source && check.is_ok() => Err(why.clone()),
+                _ => check,
+            };
             match check {
                 Ok(record) => {
                     state.transferred(&t, commit, record);

@@ -323,7 +323,7 @@ mod tests {
         let row = at(Fidelity::EXACT);
         let seconds = at(Fidelity {
             mtime_step_ns: 1_000_000_000,
-            modes: true,
+            ..Fidelity::EXACT
         });
         let (f1, f1_later, f2) = (Some(&file1), Some(&file1_later), Some(&file2));
         let rows = [

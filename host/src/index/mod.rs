@@ -110,6 +110,8 @@ pub struct Conduit {
     pub source_capacity: Option<u64>,
     /// Where copies are re-read from to verify them.
     pub verify_from: crate::settings::VerifyFrom,
+    /// Copies get the original's owner and group when running as root.
+    pub keep_owner: bool,
 }
 
 impl Conduit {
@@ -405,8 +407,8 @@ impl Index {
         tx.execute(
             "INSERT INTO conduits (name, policy, policy_digest, options, cadence, ignore, enabled,
                                    max_delete_pct, trash_days, created_ns, source_capacity,
-                                   verify_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                   verify_from, keep_owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 c.name,
                 c.policy,
@@ -420,6 +422,7 @@ impl Index {
                 now_ns(),
                 c.source_capacity.map(|n| n as i64),
                 c.verify_from.to_string(),
+                c.keep_owner,
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -444,7 +447,7 @@ impl Index {
         self.conn.execute(
             "UPDATE conduits SET name = ?2, policy = ?3, policy_digest = ?4, options = ?5,
                     cadence = ?6, ignore = ?7, enabled = ?8, max_delete_pct = ?9, trash_days = ?10,
-                    source_capacity = ?11, verify_from = ?12
+                    source_capacity = ?11, verify_from = ?12, keep_owner = ?13
              WHERE id = ?1",
             params![
                 c.id,
@@ -459,6 +462,7 @@ impl Index {
                 c.trash_days,
                 c.source_capacity.map(|n| n as i64),
                 c.verify_from.to_string(),
+                c.keep_owner,
             ],
         )?;
         Ok(())
@@ -503,7 +507,7 @@ impl Index {
         let sql = format!(
             "SELECT c.id, c.name, s.path, d.path, s.marker, d.marker, c.policy, c.policy_digest,
                     c.options, c.cadence, c.ignore, c.enabled, c.max_delete_pct, c.trash_days,
-                    c.source_capacity, c.verify_from
+                    c.source_capacity, c.verify_from, c.keep_owner
              FROM conduits c
              JOIN roots s ON s.conduit = c.id AND s.side = 0
              JOIN roots d ON d.conduit = c.id AND d.side = 1
@@ -530,6 +534,7 @@ impl Index {
                     source_capacity: r.get::<_, Option<i64>>(14)?.map(|n| n as u64),
                     // Read below, like the other settings stored as text.
                     verify_from: Default::default(),
+                    keep_owner: r.get(16)?,
                 },
                 r.get::<_, String>(15)?,
                 r.get::<_, String>(8)?,
@@ -1004,6 +1009,22 @@ impl Index {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Mark the rows of what was trashed inside the folder `trashed_as` on
+    /// `side` restored: the folder came back with them.
+    pub fn forget_trash_below(
+        &self,
+        conduit: i64,
+        side: Side,
+        trashed_as: &str,
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE trash SET restored = 1 WHERE conduit = ?1 AND side = ?2
+               AND substr(trashed_as, 1, length(?3) + 1) = ?3 || '/'",
+            params![conduit, side_id(side), trashed_as],
+        )?;
+        Ok(())
     }
 
     /// Mark a trash row restored (or purged): it is no longer in the trash.

@@ -43,7 +43,8 @@
 //!   `conflicts` name that number. Journal rows say why (`why`: the change
 //!   that led to the action) and where a displaced version went (`trashed`,
 //!   newline-separated trash paths). `conduits.verify_from`: where copies
-//!   are re-read from (`cache`, `media`, `auto`).
+//!   are re-read from (`cache`, `media`, `auto`); `conduits.keep_owner`:
+//!   copies get the original's owner when running as root.
 
 use rusqlite::Connection;
 
@@ -167,9 +168,11 @@ CREATE TABLE evicting (
 "#,
     r#"
 ALTER TABLE generations ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
-UPDATE generations SET number = (
-    SELECT count(*) FROM generations g
-    WHERE g.conduit = generations.conduit AND g.id <= generations.id);
+CREATE TEMP TABLE numbering (id INTEGER PRIMARY KEY, number INTEGER NOT NULL);
+INSERT INTO numbering
+    SELECT id, row_number() OVER (PARTITION BY conduit ORDER BY id) FROM generations;
+UPDATE generations SET number = numbering.number FROM numbering WHERE numbering.id = generations.id;
+DROP TABLE numbering;
 UPDATE trash SET generation = (SELECT number FROM generations g WHERE g.id = trash.generation)
     WHERE generation IS NOT NULL;
 UPDATE conflicts SET generation = coalesce(
@@ -179,6 +182,7 @@ ALTER TABLE journal ADD COLUMN why TEXT;
 ALTER TABLE journal ADD COLUMN trashed TEXT;
 CREATE INDEX journal_by_generation ON journal (generation, id);
 ALTER TABLE conduits ADD COLUMN verify_from TEXT NOT NULL DEFAULT 'auto';
+ALTER TABLE conduits ADD COLUMN keep_owner INTEGER NOT NULL DEFAULT 1;
 "#,
 ];
 

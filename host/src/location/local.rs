@@ -53,6 +53,10 @@ pub struct LocalRoot {
     /// Set once the bookkeeping folder is known to exist, private.
     bookkeeping_ready: AtomicBool,
     staging: Mutex<Option<Arc<Staging>>>,
+    /// Copies get the original's owner (when running as root).
+    keeps_owners: bool,
+    /// The trash folder this run created, by generation.
+    trash_folder: Mutex<Option<(i64, String)>>,
 }
 
 /// This run's folder in the staging area, locked while the run lives.
@@ -77,7 +81,37 @@ impl LocalRoot {
             dir,
             bookkeeping_ready: AtomicBool::new(false),
             staging: Mutex::new(None),
+            keeps_owners: true,
+            trash_folder: Mutex::new(None),
         })
+    }
+
+    /// Whether copies written here get the original's owner and group
+    /// (only ever when running as root; the default, as `rsync -a`).
+    /// Without, a copy belongs to this process and loses setuid and setgid.
+    pub fn keeping_owners(mut self, keep: bool) -> LocalRoot {
+        self.keeps_owners = keep;
+        self
+    }
+
+    /// Copies here change owner: running as root and asked to.
+    fn chowns(&self) -> bool {
+        self.keeps_owners && running_as_root()
+    }
+
+    /// Give an open copy the original's owner, where copies keep owners and
+    /// the filesystem has them. Done before its mode is set: a change of
+    /// owner clears setuid and setgid.
+    fn keep_owner(&self, fd: impl AsFd, (uid, gid): (u32, u32)) -> io::Result<()> {
+        if !self.chowns() {
+            return Ok(());
+        }
+        let changed = rustix::fs::fchown(
+            &fd,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+        );
+        kept_unless_unsupported(fd, changed)
     }
 
     /// The root folder.
@@ -276,20 +310,52 @@ impl LocalRoot {
     ) -> io::Result<String> {
         self.bookkeeping_ready()?;
         let (parent_rel, name) = split(rel);
-        let mut n = 1u32;
+        let mut folder = self.trash_folder(generation, false)?;
         loop {
-            let folder = match n {
-                1 => format!("{TRASH}/{generation}"),
-                n => format!("{TRASH}/{generation}-{n}"),
-            };
             let dir = join(&folder, parent_rel);
             let parent = make_dirs(self.dir.as_fd(), &dir, Mode::from_raw_mode(PRIVATE))?;
             match place(&parent, name) {
                 Ok(()) => return Ok(join(&folder, rel)),
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => n += 1,
+                // The same path twice in one run: a fresh folder for it.
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    folder = self.trash_folder(generation, true)?
+                }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The folder in the trash this run moves things into: `GEN`, or
+    /// `GEN-N` when that name is taken. It is created here, so it is this
+    /// run's alone: a folder another run made (another conduit sharing the
+    /// root, an index numbered differently before) is never written into,
+    /// and purging an old version never takes a newer one with it.
+    /// `fresh`: a new one even if this run has one.
+    fn trash_folder(&self, generation: i64, fresh: bool) -> io::Result<String> {
+        let mut held = self.trash_folder.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, folder)) = &*held
+            && *g == generation
+            && !fresh
+        {
+            return Ok(folder.clone());
+        }
+        let trash = make_dirs(self.dir.as_fd(), TRASH, Mode::from_raw_mode(PRIVATE))?;
+        for n in 1u32.. {
+            let name = match n {
+                1 => generation.to_string(),
+                n => format!("{generation}-{n}"),
+            };
+            match rustix::fs::mkdirat(&trash, name.as_str(), Mode::from_raw_mode(PRIVATE)) {
+                Ok(()) => {
+                    let folder = format!("{TRASH}/{name}");
+                    *held = Some((generation, folder.clone()));
+                    return Ok(folder);
+                }
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("some GEN-N is free")
     }
 
     /// Keep the current version of `name` in `parent` in the trash without
@@ -436,6 +502,8 @@ impl Location for LocalRoot {
         Ok(Fidelity {
             mtime_step_ns: mtime_step(PROBE_NS, kept),
             modes,
+            // Copies written as root without their owners lose them.
+            setid: !running_as_root() || self.keeps_owners,
         })
     }
 
@@ -574,7 +642,7 @@ impl Location for LocalRoot {
             }
             out.flush()?;
             crate::testhook::point("stage:written");
-            keep_owner(&out, owner)?;
+            self.keep_owner(&out, owner)?;
             let ours = rustix::fs::fstat(&out)?;
             let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
             chmod_where_kept(&out, mode)?;
@@ -653,7 +721,7 @@ impl Location for LocalRoot {
         let staged = Staged::new(temp.clone(), rel);
         let made = (|| {
             rustix::fs::symlinkat(link.target.as_slice(), &staging.dir, temp.as_str())?;
-            if running_as_root() {
+            if self.chowns() {
                 let (uid, gid) = link.owner;
                 rustix::fs::chownat(
                     &staging.dir,
@@ -693,7 +761,7 @@ impl Location for LocalRoot {
         if expected.stale_against(&record_of(&stat, None)) {
             return Err(CommitError::Changed);
         }
-        keep_owner(&file, owner)?;
+        self.keep_owner(&file, owner)?;
         let ours = rustix::fs::fstat(&file).map_err(io::Error::from)?;
         let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
         chmod_where_kept(&file, mode)?;
@@ -718,7 +786,7 @@ impl Location for LocalRoot {
     fn set_mode(&self, rel: &str, mode: u32, owner: (u32, u32)) -> io::Result<()> {
         let fd = open_beneath(self.dir.as_fd(), rel, LISTABLE, Mode::empty())
             .map_err(|e| self.explain(rel, e))?;
-        keep_owner(&fd, owner)?;
+        self.keep_owner(&fd, owner)?;
         let ours = rustix::fs::fstat(&fd)?;
         let mode = kept_mode(mode, owner, (ours.st_uid, ours.st_gid));
         chmod_where_kept(&fd, mode)
@@ -816,11 +884,32 @@ impl Location for LocalRoot {
     }
 
     fn untrash(&self, trashed_as: &str, rel: &str, generation: i64) -> io::Result<Option<String>> {
+        // Nothing moves unless the version to bring back is there.
+        if stat_beneath(self.dir.as_fd(), trashed_as)
+            .map_err(|e| self.explain(trashed_as, e))?
+            .is_none()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{trashed_as:?} is no longer in the trash"),
+            ));
+        }
         let current = match self.stat(rel)? {
             Some(_) => Some(self.trash(rel, generation)?),
             None => None,
         };
-        self.rename(trashed_as, rel)?;
+        if let Err(e) = self.rename(trashed_as, rel) {
+            // Put back what was set aside for it: a failed restore changes nothing.
+            if let Some(slot) = &current
+                && let Err(undo) = self.rename(slot, rel)
+            {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{e}; what stood at {rel:?} is kept in {slot} ({undo})"),
+                ));
+            }
+            return Err(e);
+        }
         Ok(current)
     }
 
@@ -898,21 +987,6 @@ fn join(a: &str, b: &str) -> String {
 /// copies are their own.
 fn running_as_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-/// Give an open copy the original's owner, when running as root and where
-/// the filesystem keeps owners. Done before its mode is set: a change of
-/// owner clears setuid and setgid.
-fn keep_owner(fd: impl AsFd, (uid, gid): (u32, u32)) -> io::Result<()> {
-    if !running_as_root() {
-        return Ok(());
-    }
-    let changed = rustix::fs::fchown(
-        &fd,
-        Some(rustix::fs::Uid::from_raw(uid)),
-        Some(rustix::fs::Gid::from_raw(gid)),
-    );
-    kept_unless_unsupported(fd, changed)
 }
 
 /// Set permission bits where the filesystem keeps them: FAT and exFAT have

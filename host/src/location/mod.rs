@@ -202,8 +202,8 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
 
 /// The location at a conduit's root. Every root is a local folder today; a
 /// root on another device or in a bucket gets its opener here.
-pub fn open(root: &std::path::Path) -> io::Result<Box<dyn Location>> {
-    Ok(Box::new(LocalRoot::open(root)?))
+pub fn open(root: &std::path::Path, keep_owners: bool) -> io::Result<Box<dyn Location>> {
+    Ok(Box::new(LocalRoot::open(root)?.keeping_owners(keep_owners)))
 }
 
 /// What both roots keep of files' metadata. A root that cannot be probed

@@ -206,7 +206,7 @@ impl<'de> serde::Deserialize<'de> for Halt {
 pub fn preflight(c: &Conduit) -> Result<[Box<dyn Location>; 2], Halt> {
     let open = |side: Side| -> Result<Box<dyn Location>, Halt> {
         let root = c.root(side).to_path_buf();
-        let opened = match crate::location::open(&root) {
+        let opened = match crate::location::open(&root, c.keep_owner) {
             Ok(opened) => opened,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
                 return Err(Halt::RootMissing { side, root });

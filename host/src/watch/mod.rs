@@ -614,8 +614,8 @@ impl Slot {
 /// pauses the conduit anyway).
 fn rules_for(c: &Conduit) -> Option<Rules> {
     let roots = [
-        location::open(&c.source).ok()?,
-        location::open(&c.destination).ok()?,
+        location::open(&c.source, c.keep_owner).ok()?,
+        location::open(&c.destination, c.keep_owner).ok()?,
     ];
     let files = location::ignore_files(&[&*roots[0], &*roots[1]]).ok()?;
     Rules::new(&c.ignore, &files).ok()
@@ -630,7 +630,10 @@ fn changed_paths(
     pending: BTreeSet<(Side, String)>,
 ) -> Vec<(Side, String)> {
     let c = &slot.conduit;
-    let roots = [location::open(&c.source), location::open(&c.destination)];
+    let roots = [
+        location::open(&c.source, c.keep_owner),
+        location::open(&c.destination, c.keep_owner),
+    ];
     pending
         .into_iter()
         .filter(|(side, path)| {

@@ -65,6 +65,9 @@ pub struct Fidelity {
     pub mtime_step_ns: i64,
     /// Permission bits are kept (and compared).
     pub modes: bool,
+    /// Setuid and setgid are kept (and compared): not where copies are
+    /// written as root without their owners, which strips them.
+    pub setid: bool,
 }
 
 impl Fidelity {
@@ -72,6 +75,7 @@ impl Fidelity {
     pub const EXACT: Fidelity = Fidelity {
         mtime_step_ns: 1,
         modes: true,
+        setid: true,
     };
 
     /// What both `self` and `other` can keep.
@@ -79,16 +83,20 @@ impl Fidelity {
         Fidelity {
             mtime_step_ns: self.mtime_step_ns.max(other.mtime_step_ns).max(1),
             modes: self.modes && other.modes,
+            setid: self.setid && other.setid,
         }
     }
 
     /// `state` as this fidelity sees it: mtime floored to the step, mode
-    /// cleared where modes are not kept.
+    /// cleared where modes are not kept, setuid and setgid where they are not.
     pub fn normalize(&self, mut state: State) -> State {
         let step = self.mtime_step_ns.max(1);
         state.mtime_ns = state.mtime_ns.div_euclid(step) * step;
         if !self.modes {
             state.mode = 0;
+        }
+        if !self.setid {
+            state.mode &= !0o6000;
         }
         state
     }
@@ -248,6 +256,7 @@ mod tests {
         let fat = Fidelity {
             mtime_step_ns: 2_000_000_000,
             modes: false,
+            setid: true,
         };
         let both = Fidelity::EXACT.and(fat);
         assert_eq!(both, fat);
@@ -256,6 +265,7 @@ mod tests {
         let before_epoch = Fidelity::EXACT.and(Fidelity {
             mtime_step_ns: 1_000_000_000,
             modes: true,
+            setid: true,
         });
         let old = before_epoch.normalize(State {
             mtime_ns: -1,
@@ -263,6 +273,16 @@ mod tests {
         });
         assert_eq!((old.mtime_ns, old.mode), (-1_000_000_000, 0o640));
         assert_eq!(Fidelity::EXACT.normalize(state), state);
+        let unowned = Fidelity {
+            setid: false,
+            ..Fidelity::EXACT
+        };
+        let setuid = State {
+            mode: 0o4755,
+            ..state
+        };
+        assert_eq!(unowned.normalize(setuid).mode, 0o755);
+        assert_eq!(Fidelity::EXACT.normalize(setuid).mode, 0o4755);
     }
 
     #[test]
