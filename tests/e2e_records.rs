@@ -578,8 +578,15 @@ fn a_folder_restored_whole_takes_its_files_out_of_the_trash_listing() {
     // The trash holds d/x.txt and d/y.txt, inside the folder d of the
     // run's trash folder; `restore d` brings that folder back whole.
     w.run(&["restore", "mirror", "d"]).expect(0);
-    assert_eq!(read(&w.b, "d/x.txt").as_deref(), Some("x"));
-    assert_eq!(read(&w.b, "d/y.txt").as_deref(), Some("y"));
+    // On both sides, everything in it: the next run has nothing to do.
+    for root in [&w.a, &w.b] {
+        assert_eq!(read(root, "d/x.txt").as_deref(), Some("x"));
+        assert_eq!(read(root, "d/y.txt").as_deref(), Some("y"));
+    }
+    let after = w.sync("mirror", &[], 0);
+    for key in ["copied", "deleted", "updated"] {
+        assert_eq!(n(&after, key), 0, "{after}");
+    }
     let listed = w.run(&["trash", "mirror", "d", "--json"]).expect(0).json();
     assert_eq!(
         listed,

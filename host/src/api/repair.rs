@@ -14,6 +14,7 @@ use crate::exec::{self, Outcome, Run};
 use crate::index::{Conduit, Record};
 use crate::location::Location;
 use crate::plan::{self, guards};
+use crate::scan::{Rules, Walk};
 use conduit_contract::{Action, Entry, Kind, Operation, Rename, Side, Transfer};
 
 /// Which version `resolve` keeps.
@@ -325,7 +326,13 @@ impl Host {
             from: side,
             to_path: None,
         });
-        let outcome = self.run_by_hand(c, roots, generation, to, vec![copy], "restore")?;
+        let mut outcome = Outcome::default();
+        // A folder brings back everything in it, parents first.
+        for path in std::iter::once(to.to_string()).chain(self.below(c, &**root, to)?) {
+            let one =
+                self.run_by_hand(c, roots, generation, &path, vec![copy.clone()], "restore")?;
+            merge(&mut outcome, one);
+        }
         for row in self.index.journal(c.id, generation)? {
             for slot in row.trashed {
                 replaced.push(format!(
@@ -344,6 +351,32 @@ impl Host {
             outcome: outcome.clone(),
         };
         Ok((restored, outcome))
+    }
+
+    /// The paths inside folder `dir` of `root` (none if it is not a
+    /// folder), sorted so that a folder comes before what it holds; the
+    /// conduit's ignore rules apply.
+    fn below(&self, c: &Conduit, root: &dyn Location, dir: &str) -> anyhow::Result<Vec<String>> {
+        if root.stat(dir)?.is_none_or(|r| r.kind != Kind::Directory) {
+            return Ok(Vec::new());
+        }
+        let rules = Rules::new(&c.ignore, &crate::location::ignore_files(&[root])?)?;
+        let (previous, progress) = (HashMap::new(), crate::scan::Progress::default());
+        let walk = Walk {
+            rules: &rules,
+            previous: &previous,
+            progress: &progress,
+            foreign: &[],
+        };
+        let prefix = format!("{dir}/");
+        let mut paths: Vec<String> = root
+            .rescan(&walk, &[dir.to_string()])
+            .records
+            .into_keys()
+            .filter(|p| p.starts_with(&prefix))
+            .collect();
+        paths.sort();
+        Ok(paths)
     }
 
     /// Settle an open conflict by keeping one version (the other goes to the
