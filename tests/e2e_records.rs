@@ -620,3 +620,32 @@ fn each_run_trashes_into_a_folder_of_its_own() {
     assert_eq!(slot, ".conduit/trash/2-2/d/x.txt", "{run:#}");
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 0);
 }
+
+#[test]
+fn the_history_names_trash_paths_whatever_the_file_name_holds() {
+    let w = World::new();
+    let names = ["two\nlines.txt", "tab\there.txt", "quote\"and,comma.txt"];
+    for name in names {
+        write(&w.a, name, "old");
+    }
+    w.add("mirror", "replicate", &[]);
+    w.sync("mirror", &[], 0);
+    for name in names {
+        write(&w.a, name, "new");
+    }
+    w.sync("mirror", &[], 0);
+    let run = w
+        .run(&["history", "mirror", "2", "--json"])
+        .expect(0)
+        .json();
+    for name in names {
+        let slots = item(&run, name, "copy")["trashed"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(slots.len(), 1, "{name:?}: {run:#}");
+        let slot = slots[0].as_str().unwrap();
+        assert!(slot.ends_with(name), "{name:?} in {slot:?}");
+        assert_eq!(std::fs::read_to_string(w.b.join(slot)).unwrap(), "old");
+    }
+}

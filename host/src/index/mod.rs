@@ -717,7 +717,11 @@ impl Index {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for j in &batch.journal {
-                let trashed = (!j.trashed.is_empty()).then(|| j.trashed.join("\n"));
+                // JSON: a file name may hold any byte but `/` and NUL.
+                let trashed = match j.trashed.is_empty() {
+                    true => None,
+                    false => Some(serde_json::to_string(&j.trashed)?),
+                };
                 journal.execute(params![
                     run,
                     j.path,
@@ -875,16 +879,23 @@ impl Index {
              WHERE generation = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([id], |r| {
+            let trashed: Option<String> = r.get(5)?;
+            let trashed = trashed.map_or(Ok(Vec::new()), |t| serde_json::from_str(&t));
             let action: String = r.get(1)?;
             let outcome: String = r.get(2)?;
-            let trashed: Option<String> = r.get(5)?;
             Ok(JournalRow {
                 path: r.get(0)?,
                 verb: Verb::named(&action).unwrap_or(Verb::Skip),
                 ended: Ended::named(&outcome).unwrap_or(Ended::Failed),
                 detail: r.get(3)?,
                 why: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                trashed: trashed.map_or_else(Vec::new, |t| t.lines().map(String::from).collect()),
+                trashed: trashed.map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        5,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -42,7 +42,7 @@
 //!   never reused: the next is one past the conduit's highest); `trash` and
 //!   `conflicts` name that number. Journal rows say why (`why`: the change
 //!   that led to the action) and where a displaced version went (`trashed`,
-//!   newline-separated trash paths). `conduits.verify_from`: where copies
+//!   a JSON list of trash paths). `conduits.verify_from`: where copies
 //!   are re-read from (`cache`, `media`, `auto`); `conduits.keep_owner`:
 //!   copies get the original's owner when running as root.
 
