@@ -649,3 +649,33 @@ fn the_history_names_trash_paths_whatever_the_file_name_holds() {
         assert_eq!(std::fs::read_to_string(w.b.join(slot)).unwrap(), "old");
     }
 }
+
+#[test]
+fn by_default_only_copies_a_source_is_deleted_after_are_verified_from_the_media() {
+    // The trace of hook points passed says whether a re-read dropped the
+    // copy's pages first.
+    let from_media = |policy: &str| {
+        let w = World::new();
+        write(&w.a, "a.bin", "content");
+        write(&w.a, "b.bin", "more content");
+        w.add("c", policy, &[]);
+        let trace = w.tmp.path().join("trace");
+        let run: Run = with_hook(
+            &w,
+            &format!("trace={}", trace.display()),
+            &["sync", "c", "--json"],
+        )
+        .output()
+        .unwrap()
+        .into();
+        let report = run.expect(0).json();
+        assert_eq!(n(&report, "verified"), 2, "{policy}: {report}");
+        std::fs::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .filter(|p| *p == "location:dropped-from-cache")
+            .count()
+    };
+    assert_eq!(from_media("replicate"), 0, "a mirror keeps its source");
+    assert_eq!(from_media("archive"), 2, "archive deletes the source after");
+}

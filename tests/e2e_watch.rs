@@ -278,6 +278,10 @@ fn a_burst_of_200_files_becomes_a_few_syncs() {
         watch.events()
     );
     assert_eq!(tree(&w.a), tree(&w.b));
+    // Every line of `watch --json` is versioned, whatever its event.
+    for event in watch.events() {
+        assert_eq!(event["schema"], 1, "{event}");
+    }
 }
 
 #[test]
