@@ -37,11 +37,10 @@ pub fn parse_when(text: &str, now_ns: i64) -> Result<i64, String> {
     }
     let full = match text.len() {
         10 => format!("{text}T00:00:00Z"),
-        _ if text.ends_with('Z') => text.to_string(),
-        _ => format!("{text}Z"),
+        _ => text.to_string(),
     };
-    humantime::parse_rfc3339_weak(&full.replace('T', " ").replace('Z', ""))
-        .or_else(|_| humantime::parse_rfc3339(&full))
+    // "Weak": a space for the T and a missing Z (then UTC) are accepted.
+    humantime::parse_rfc3339_weak(&full)
         .map(|t| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64)

@@ -119,6 +119,22 @@ pub struct Item {
 }
 
 impl Item {
+    /// Action `a` of a plan, not yet done (a dry run's).
+    pub(crate) fn planned(
+        entries: &[conduit_contract::Entry],
+        a: &conduit_contract::Action,
+    ) -> Item {
+        let e = &entries[a.entry as usize];
+        Item {
+            path: e.path.clone(),
+            action: crate::index::Verb::from(&a.operation).name().to_string(),
+            why: crate::plan::reason(e),
+            outcome: None,
+            detail: Some(crate::plan::describe_action(entries, a)),
+            trashed: Vec::new(),
+        }
+    }
+
     /// A journal row as the API shows it.
     pub(crate) fn done(row: &crate::index::JournalRow) -> Item {
         Item {

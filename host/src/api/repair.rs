@@ -74,9 +74,6 @@ pub struct TrashedVersion {
     pub size: u64,
     /// When it went to the trash (RFC 3339, UTC).
     pub trashed: String,
-    /// `trashed` in ns since the epoch.
-    #[serde(skip)]
-    pub trashed_ns: i64,
     /// The run that put it there.
     pub generation: Option<i64>,
 }
@@ -91,7 +88,6 @@ impl TrashedVersion {
             kind: t.kind.name(),
             size: t.size,
             trashed: crate::clock::rfc3339(t.trashed_ns),
-            trashed_ns: t.trashed_ns,
             generation: t.generation,
         }
     }

@@ -309,17 +309,7 @@ impl Host {
             report.items = plan
                 .actions
                 .iter()
-                .map(|a| {
-                    let e = &entries[a.entry as usize];
-                    super::Item {
-                        path: e.path.clone(),
-                        action: crate::index::Verb::from(&a.operation).name().to_string(),
-                        why: plan::reason(e),
-                        outcome: None,
-                        detail: Some(plan::describe_action(&entries, a)),
-                        trashed: Vec::new(),
-                    }
-                })
+                .map(|a| super::Item::planned(&entries, a))
                 .collect();
             return self.finish(c, report);
         }

@@ -185,16 +185,14 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
                     }
                 );
             } else {
-                let now = crate::clock::now_ns();
                 for v in &versions {
                     println!(
-                        "{}  #{}  {:<11} {:>10}  {}  ({})  gen {}  in {}",
-                        v.trashed.get(..19).unwrap_or(&v.trashed).replace('T', " "),
+                        "{}  #{}  {:<11} {:>10}  {}  gen {}  in {}",
+                        when(&v.trashed),
                         v.version,
                         v.side,
                         human_bytes(v.size),
                         v.path,
-                        crate::clock::relative(v.trashed_ns, now),
                         v.generation.map_or("-".to_string(), |g| g.to_string()),
                         v.trashed_as
                     );

@@ -146,7 +146,7 @@ impl Display {
                     .progress_chars("=> "),
                 );
                 self.bar.set_length(*bytes);
-                self.bar.set_position(0);
+                // From zero, with a fresh speed estimate: the scan is not transfer.
                 self.bar.reset();
                 self.bar.set_message(format!("{conduit}: 0/{files} files"));
             }
