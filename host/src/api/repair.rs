@@ -305,17 +305,9 @@ impl Host {
         if let Some(slot) = displaced {
             let seen = root.stat(&slot).ok().flatten();
             replaced.push(format!("the {}'s {to} went to {slot}", side.name()));
-            batch.trash.push(crate::index::TrashRecord {
-                id: 0,
-                side,
-                path: to.to_string(),
-                trashed_as: slot,
-                kind: seen.as_ref().map_or(Kind::File, |r| r.kind),
-                size: seen.as_ref().map_or(0, |r| r.size),
-                digest: seen.and_then(|r| r.digest),
-                trashed_ns: crate::clock::now_ns(),
-                generation: Some(generation),
-            });
+            batch
+                .trash
+                .push(exec::trash_record(side, to, slot, seen.as_ref()));
         }
         self.index.commit(c.id, generation, &batch)?;
         let copy = Operation::Copy(Transfer {

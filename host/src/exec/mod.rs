@@ -551,7 +551,12 @@ pub(crate) enum StagedOrPresent {
 }
 
 /// A trash record for `trashed_as` holding what the scan saw at `path`.
-fn trash_record(side: Side, path: &str, trashed_as: String, seen: Option<&Record>) -> TrashRecord {
+pub(crate) fn trash_record(
+    side: Side,
+    path: &str,
+    trashed_as: String,
+    seen: Option<&Record>,
+) -> TrashRecord {
     TrashRecord {
         id: 0,
         side,
