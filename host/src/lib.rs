@@ -6,7 +6,8 @@
 //! applies the safety guards) → [`exec`] (commit-then-verify through a
 //! [`location`]) → back to the [`index`]. [`api`] is the embedding surface
 //! that drives it; [`watch`] runs conduits by themselves (filesystem events
-//! and cadences); [`cli`] is a thin layer over [`api`] and [`watch`].
+//! and cadences); [`serve`] adds the HTTP API and web UI to it; [`cli`] is a
+//! thin layer over [`api`], [`watch`] and [`serve`].
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ mod locks;
 pub mod plan;
 pub mod policy;
 pub mod scan;
+pub mod serve;
 pub mod settings;
 pub mod testhook;
 pub mod watch;

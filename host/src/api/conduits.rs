@@ -3,7 +3,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::{Host, usage};
+use super::{Host, SyncReport, usage};
 use crate::index::Conduit;
 use crate::location::{LocalRoot, Location};
 use crate::policy::LoadedPolicy;
@@ -87,6 +87,32 @@ const DEFAULT_TRASH_DAYS: u32 = 30;
 impl Host {
     /// Create a conduit: check everything, then mark both roots.
     pub fn add(&mut self, new: NewConduit) -> anyhow::Result<Conduit> {
+        let (mut c, roots) = self.check_new(new)?;
+        let [source_marker, destination_marker] = [0, 1].map(|i| {
+            roots[i].ensure_marker().map_err(|e| {
+                super::UsageError(format!("cannot mark {}: {e}", roots[i].path().display()))
+            })
+        });
+        (c.source_marker, c.destination_marker) = (source_marker?, destination_marker?);
+        self.index.add_conduit(&c)
+    }
+
+    /// What the first run of a conduit not yet created would do: `add`'s
+    /// checks, then a dry run. Nothing is written, not even the markers.
+    pub fn preview(&mut self, new: NewConduit) -> anyhow::Result<SyncReport> {
+        let (c, roots) = self.check_new(new)?;
+        let roots =
+            roots.map(|root| Box::new(root.keeping_owners(c.keep_owner)) as Box<dyn Location>);
+        let opts = super::SyncOptions {
+            dry_run: true,
+            ..Default::default()
+        };
+        self.dry_run_unmarked(&c, roots, &opts)
+    }
+
+    /// Every check of `add`, nothing written: the conduit as it would be
+    /// stored (without markers) and its roots.
+    fn check_new(&self, new: NewConduit) -> anyhow::Result<(Conduit, [LocalRoot; 2])> {
         check_name(&new.name)?;
         if self.index.conduit(&new.name)?.is_some() {
             return usage(format!(
@@ -145,13 +171,7 @@ impl Host {
             LocalRoot::open(&c.destination)?,
         ];
         self.check_disjoint(&roots)?;
-        let [source_marker, destination_marker] = [0, 1].map(|i| {
-            roots[i].ensure_marker().map_err(|e| {
-                super::UsageError(format!("cannot mark {}: {e}", roots[i].path().display()))
-            })
-        });
-        (c.source_marker, c.destination_marker) = (source_marker?, destination_marker?);
-        self.index.add_conduit(&c)
+        Ok((c, roots))
     }
 
     /// Refuse roots that are one folder, or nested, or hold the home, however

@@ -15,6 +15,7 @@
 //! proceed in different processes at once; two runs of one conduit may not.
 
 mod conduits;
+pub mod json;
 mod policies;
 mod repair;
 pub(crate) mod served;
@@ -31,7 +32,7 @@ pub use policies::{InstallOptions, InstallReport, PolicyListing};
 pub use repair::{Keep, Purged, RestoreChoice, Restored, TrashedVersion, VerifyReport};
 pub use served::{Served, ServiceState};
 pub use status::{ConduitStatus, OffloadedFile};
-pub use sync::{Event, SyncOptions};
+pub use sync::{Event, RunInProgress, SyncOptions};
 
 use crate::exec::Counts;
 use crate::index::{Conduit, Index};
@@ -250,6 +251,58 @@ impl Host {
             .into_iter()
             .map(|(path, reason, _)| (path, reason))
             .collect())
+    }
+}
+
+/// An open conflict with both sides as they are on disk now (for a side
+/// by side view).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConflictSides {
+    /// The entry in conflict.
+    pub path: String,
+    /// What the policy said of it.
+    pub reason: String,
+    /// The source's version; `None` where it is absent.
+    pub source: Option<SideVersion>,
+    /// The destination's version; `None` where it is absent.
+    pub destination: Option<SideVersion>,
+}
+
+/// One side's version of a path.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideVersion {
+    /// file, directory or symlink.
+    pub kind: &'static str,
+    /// Bytes.
+    pub size: u64,
+    /// Modification time (RFC 3339, UTC).
+    pub mtime: String,
+}
+
+impl Host {
+    /// Open conflicts of a conduit, each side looked at now. Fails, like a
+    /// run, when a root is missing or not the conduit's.
+    pub fn conflict_sides(&self, name: &str) -> anyhow::Result<Vec<ConflictSides>> {
+        let c = self.conduit(name)?;
+        let roots = self.ready_roots(&c)?;
+        let look = |side: conduit_contract::Side, path: &str| -> anyhow::Result<_> {
+            Ok(roots[side.index()].stat(path)?.map(|r| SideVersion {
+                kind: r.kind.name(),
+                size: r.size,
+                mtime: crate::clock::rfc3339(r.mtime_ns),
+            }))
+        };
+        self.conflicts(name)?
+            .into_iter()
+            .map(|(path, reason)| {
+                Ok(ConflictSides {
+                    source: look(conduit_contract::Side::Source, &path)?,
+                    destination: look(conduit_contract::Side::Destination, &path)?,
+                    path,
+                    reason,
+                })
+            })
+            .collect()
     }
 }
 

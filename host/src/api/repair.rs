@@ -30,6 +30,31 @@ pub enum Keep {
     Both,
 }
 
+impl Keep {
+    /// Every choice.
+    pub const ALL: [Keep; 3] = [Keep::Source, Keep::Destination, Keep::Both];
+
+    /// The word `--keep` and the HTTP API take.
+    pub fn name(self) -> &'static str {
+        match self {
+            Keep::Source => "source",
+            Keep::Destination => "destination",
+            Keep::Both => "both",
+        }
+    }
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Keep, String> {
+        Keep::ALL
+            .into_iter()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| format!("keep {text:?}: expected source, destination or both"))
+    }
+}
+
 /// What `verify` found.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
@@ -674,7 +699,7 @@ impl Host {
     }
 
     /// Both roots, after the same preflight as a sync.
-    fn ready_roots(&self, c: &Conduit) -> anyhow::Result<[Box<dyn Location>; 2]> {
+    pub(super) fn ready_roots(&self, c: &Conduit) -> anyhow::Result<[Box<dyn Location>; 2]> {
         guards::preflight(c).map_err(|halt| anyhow::anyhow!("{halt}"))
     }
 

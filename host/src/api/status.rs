@@ -25,6 +25,8 @@ pub struct ConduitStatus {
     pub conflicts: usize,
     /// Files whose only copy is in the destination.
     pub offloaded: usize,
+    /// Their bytes.
+    pub offloaded_bytes: u64,
     /// What the serving process published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<Served>,
@@ -65,6 +67,7 @@ impl Host {
             last_run,
             conflicts: self.conflicts(name)?.len(),
             offloaded: offloaded.len(),
+            offloaded_bytes: offloaded.iter().map(|(_, size)| size).sum(),
             service,
             offloaded_files: list_offloaded.then(|| {
                 offloaded

@@ -18,6 +18,11 @@ use crate::plan::{self, guards, guards::Halt};
 use crate::scan::{self, Rules};
 use conduit_contract::{Context, Side, Volume, options};
 
+/// A run of the conduit is already going (in this process or another).
+#[derive(Debug, thiserror::Error)]
+#[error("another run of `{0}` is in progress; wait for it to finish")]
+pub struct RunInProgress(pub String);
+
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
@@ -48,6 +53,14 @@ pub enum Event {
         entries: u64,
         /// Bytes hashed so far (new or changed files).
         hashed_bytes: u64,
+    },
+    /// The scan is in the index and the run has its number (not sent by
+    /// dry runs, which have none).
+    Started {
+        /// The conduit's name.
+        conduit: String,
+        /// The run's generation.
+        generation: i64,
     },
     /// The plan is validated.
     Planned {
@@ -120,10 +133,7 @@ impl Host {
         std::fs::create_dir_all(&dir)?;
         match crate::locks::take(&dir.join(format!("{}.lock", c.id)))? {
             Some(file) => Ok(file),
-            None => anyhow::bail!(
-                "another run of `{}` is in progress; wait for it to finish",
-                c.name
-            ),
+            None => Err(RunInProgress(c.name.clone()).into()),
         }
     }
 
@@ -134,13 +144,42 @@ impl Host {
         report: &mut SyncReport,
         on_event: &(dyn Fn(&Event) + Sync),
     ) -> anyhow::Result<()> {
-        let roots = match guards::preflight(c) {
-            Ok(roots) => roots,
-            Err(reason) => {
-                report.halted = Some(reason);
-                return self.finish(c, report);
-            }
+        match guards::preflight(c) {
+            Ok(roots) => self.generation_on(c, roots, opts, report, on_event),
+            Err(reason) => self.halt(c, report, reason),
+        }
+    }
+
+    /// A dry run of a conduit that is not in the index (`preview`): its id
+    /// is 0, which matches no row, so the run starts from empty records and
+    /// base, as a first run does.
+    pub(super) fn dry_run_unmarked(
+        &mut self,
+        c: &Conduit,
+        roots: [Box<dyn Location>; 2],
+        opts: &SyncOptions,
+    ) -> anyhow::Result<SyncReport> {
+        debug_assert!(opts.dry_run && c.id == 0);
+        let started_ns = now_ns();
+        let mut report = SyncReport {
+            conduit: c.name.clone(),
+            dry_run: true,
+            started: crate::clock::rfc3339(started_ns),
+            started_ns,
+            ..SyncReport::default()
         };
+        self.generation_on(c, roots, opts, &mut report, &|_| {})?;
+        Ok(report)
+    }
+
+    fn generation_on(
+        &mut self,
+        c: &Conduit,
+        roots: [Box<dyn Location>; 2],
+        opts: &SyncOptions,
+        report: &mut SyncReport,
+        on_event: &(dyn Fn(&Event) + Sync),
+    ) -> anyhow::Result<()> {
         let policy = self.policy(c)?;
         if let Some(reason) = self.policy_changed(c, &policy) {
             report.halted = Some(reason);
@@ -157,10 +196,16 @@ impl Host {
         let foreign = self.foreign(c, &roots)?;
 
         let phase = Instant::now();
-        let previous = [
-            self.index.entries(c.id, Side::Source)?,
-            self.index.entries(c.id, Side::Destination)?,
-        ];
+        // A conduit not yet stored (`preview`) has no records (a first run),
+        // and its unmarked roots are not written, not even by the probe.
+        let stored = c.id != 0;
+        let previous = match stored {
+            false => Default::default(),
+            true => [
+                self.index.entries(c.id, Side::Source)?,
+                self.index.entries(c.id, Side::Destination)?,
+            ],
+        };
         let progress = scan::Progress::default();
         // A full scan covers every mark too; either way the marks read here
         // are cleared once the scan is in the index.
@@ -224,6 +269,10 @@ impl Host {
             self.index.commit(c.id, report.generation, &scan_batch)?;
             self.index.commit(c.id, report.generation, &settled)?;
             self.index.clear_dirty(c.id, dirty_upto)?;
+            on_event(&Event::Started {
+                conduit: c.name.clone(),
+                generation: report.generation,
+            });
         }
         drop(previous);
 
@@ -239,7 +288,12 @@ impl Host {
             return self.halt(c, report, reason);
         }
         let pins = crate::api::repair::pin_matcher(&self.index.pins(c.id)?)?;
-        let fidelity = location::fidelity(&roots);
+        // Unprobed, a preview takes both roots as exact: against a root that
+        // keeps less (FAT's 2 s mtimes) it may list updates the run skips.
+        let fidelity = match stored {
+            true => location::fidelity(&roots),
+            false => conduit_contract::Fidelity::EXACT,
+        };
         let entries = crate::diff::entries(
             &source.records,
             &destination.records,

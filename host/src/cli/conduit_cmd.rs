@@ -44,7 +44,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
         Command::List { json } => {
             let all = host.conduits()?;
             if json {
-                let list: Vec<_> = all.iter().map(conduit_json).collect();
+                let list: Vec<_> = all.iter().map(crate::api::json::conduit).collect();
                 println!("{}", super::json(&list, true)?);
             } else if all.is_empty() {
                 println!(
@@ -66,7 +66,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
         Command::Show { name, json } => {
             let c = host.conduit(&name)?;
             if json {
-                println!("{}", super::json(&conduit_json(&c), true)?);
+                println!("{}", super::json(&crate::api::json::conduit(&c), true)?);
             } else {
                 print_conduit(&c);
             }
@@ -362,6 +362,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
         }
         Command::Sync { .. }
         | Command::Watch { .. }
+        | Command::Serve { .. }
         | Command::Policy(_)
         | Command::Completions { .. }
         | Command::Man
@@ -400,30 +401,6 @@ fn report_outcome(what: &str, o: &Outcome) -> i32 {
         );
         exit::OK
     }
-}
-
-fn conduit_json(c: &Conduit) -> serde_json::Value {
-    let options: serde_json::Map<String, serde_json::Value> = c
-        .options
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    json!({
-        "name": c.name,
-        "source": c.source,
-        "destination": c.destination,
-        "policy": c.policy,
-        "policy_digest": c.policy_digest,
-        "options": options,
-        "cadence": c.cadence.to_string(),
-        "ignore": c.ignore,
-        "enabled": c.enabled,
-        "max_delete_pct": c.max_delete_pct,
-        "trash_days": c.trash_days,
-        "source_capacity": c.source_capacity,
-        "verify_from": c.verify_from.to_string(),
-        "keep_owner": c.keep_owner,
-    })
 }
 
 fn print_conduit(c: &Conduit) {

@@ -271,6 +271,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// `watch`, plus the HTTP API and the web UI (docs/http-api.md), until SIGINT/SIGTERM.
+    Serve {
+        /// Conduits to run by cadence (default: all); the API reaches every one.
+        names: Vec<String>,
+        /// The address to listen on (port 0: any free port).
+        #[arg(long, default_value = crate::serve::DEFAULT_LISTEN, value_name = "ADDR")]
+        listen: String,
+        /// Allow a --listen address other than loopback (unencrypted; only the key protects it).
+        #[arg(long)]
+        expose: bool,
+        /// Print the API key (making it on first use) and exit.
+        #[arg(long)]
+        print_key: bool,
+        /// How often instant conduits get a full rescan anyway (watchers miss events).
+        #[arg(long, default_value = "1h", value_name = "INTERVAL")]
+        full_rescan: String,
+        /// One JSON object per event on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// List, inspect and try out sync policies.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -327,6 +347,30 @@ pub fn run() -> i32 {
             full_rescan,
             json,
         } => watch_cmd::run(&home, names, &full_rescan, json, out),
+        Command::Serve {
+            names,
+            listen,
+            expose,
+            print_key,
+            full_rescan,
+            json,
+        } => match print_key {
+            true => crate::serve::api_key(&home).map(|key| {
+                println!("{key}");
+                exit::OK
+            }),
+            false => watch_cmd::serve(
+                &home,
+                watch_cmd::Serving {
+                    names,
+                    listen,
+                    expose,
+                },
+                &full_rescan,
+                json,
+                out,
+            ),
+        },
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -373,7 +417,7 @@ fn init_logging(
 ) -> anyhow::Result<()> {
     use tracing_subscriber::prelude::*;
     let default_log = match (command, verbose) {
-        (Command::Watch { .. }, _) | (_, true) => "conduit=info",
+        (Command::Watch { .. } | Command::Serve { .. }, _) | (_, true) => "conduit=info",
         _ => "error",
     };
     let filter = || {
@@ -464,20 +508,19 @@ pub(crate) fn human_bytes(n: u64) -> String {
 /// `--keep`'s values, here so that the API's type carries no CLI.
 impl clap::ValueEnum for Keep {
     fn value_variants<'a>() -> &'a [Keep] {
-        &[Keep::Source, Keep::Destination, Keep::Both]
+        &Keep::ALL
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        let (name, help) = match self {
-            Keep::Source => ("source", "The source's version wins"),
-            Keep::Destination => ("destination", "The destination's version wins"),
-            Keep::Both => (
-                "both",
+        let help = match self {
+            Keep::Source => "The source's version wins",
+            Keep::Destination => "The destination's version wins",
+            Keep::Both => {
                 "The source's version keeps the name; the destination's is kept on both sides \
                  under a conflict name (a folder always keeps the name; a file against it is the \
-                 one set aside)",
-            ),
+                 one set aside)"
+            }
         };
-        Some(clap::builder::PossibleValue::new(name).help(help))
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
     }
 }

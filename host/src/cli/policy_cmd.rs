@@ -9,8 +9,8 @@ use serde_json::json;
 use super::exit;
 use crate::api::{Host, InstallOptions, PolicyListing};
 use crate::plan::{self, json::DiffFile};
-use crate::policy::{self, Installed, LoadedPolicy, short_digest};
-use conduit_contract::{Scope, options};
+use crate::policy::{self, short_digest};
+use conduit_contract::options;
 
 #[derive(Subcommand)]
 pub(super) enum PolicyCommand {
@@ -60,7 +60,7 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
         PolicyCommand::List { json } => {
             let policies = host.policies()?;
             if json {
-                let list: Vec<_> = policies.iter().map(listing_json).collect();
+                let list: Vec<_> = policies.iter().map(crate::api::json::policy).collect();
                 println!("{}", super::json(&list, true)?);
             } else {
                 println!(
@@ -93,7 +93,10 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
         PolicyCommand::Info { policy, json } => {
             let listing = load(&host, &policy)?;
             if json {
-                println!("{}", super::json(&listing_json(&listing), true)?);
+                println!(
+                    "{}",
+                    super::json(&crate::api::json::policy(&listing), true)?
+                );
             } else {
                 print_info(&listing);
             }
@@ -164,16 +167,8 @@ pub(super) fn run(home: &Path, cmd: PolicyCommand) -> anyhow::Result<i32> {
             )?;
             let p = &report.installed;
             if json {
-                let out = json!({
-                    "name": p.name,
-                    "version": p.version,
-                    "contract": p.contract,
-                    "digest": p.digest,
-                    "unchanged": report.unchanged,
-                    "replaced": report.replaced.as_ref().map(installed_json),
-                    "to_confirm": report.to_confirm,
-                    "duration_ms": started.elapsed().as_millis() as u64,
-                });
+                let mut out = crate::api::json::install(&report);
+                out["duration_ms"] = json!(started.elapsed().as_millis() as u64);
                 println!("{}", super::json(&out, true)?);
             } else {
                 if report.unchanged {
@@ -246,69 +241,6 @@ fn load(host: &Host, policy: &str) -> anyhow::Result<PolicyListing> {
     })
 }
 
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Changes => "changes",
-        Scope::Everything => "everything",
-    }
-}
-
-fn installed_json(p: &Installed) -> serde_json::Value {
-    json!({
-        "name": p.name,
-        "version": p.version,
-        "digest": p.digest,
-        "installed_at": p.installed_at,
-        "from": p.from,
-    })
-}
-
-fn listing_json(l: &PolicyListing) -> serde_json::Value {
-    let p: &LoadedPolicy = match &l.policy {
-        Ok(p) => p,
-        Err(problem) => {
-            return json!({
-                "name": l.name,
-                "origin": "installed",
-                "digest": l.installed.as_ref().map(|r| r.digest.as_str()),
-                "installed": l.installed.as_ref().map(installed_json),
-                "used_by": l.used_by,
-                "error": problem,
-            });
-        }
-    };
-    let i = p.info();
-    let options: Vec<_> = i
-        .options
-        .iter()
-        .map(|o| {
-            let mut spec = json!({
-                "name": o.name,
-                "type": options::type_name(&o.type_).split(' ').next().unwrap_or_default(),
-                "default": o.default.as_ref().map(option_json),
-                "help": o.help,
-            });
-            if let policy::OptionType::Choice(choices) = &o.type_ {
-                spec["type"] = json!("choice");
-                spec["choices"] = json!(choices);
-            }
-            spec
-        })
-        .collect();
-    json!({
-        "name": p.name(),
-        "version": i.version,
-        "summary": i.summary,
-        "origin": p.origin().name(),
-        "contract": p.contract(),
-        "digest": p.digest(),
-        "scope": scope_name(i.scope),
-        "options": options,
-        "installed": l.installed.as_ref().map(installed_json),
-        "used_by": l.used_by,
-    })
-}
-
 fn print_info(l: &PolicyListing) {
     let Ok(p) = &l.policy else { return };
     let i = p.info();
@@ -329,7 +261,7 @@ fn print_info(l: &PolicyListing) {
             println!("calls itself `{}` in its describe()", i.name);
         }
     }
-    println!("sees:    {} entries", scope_name(i.scope));
+    println!("sees:    {} entries", crate::api::json::scope_name(i.scope));
     if !l.used_by.is_empty() {
         println!("used by: {}", l.used_by.join(", "));
     }
@@ -350,17 +282,5 @@ fn print_info(l: &PolicyListing) {
             default
         );
         println!("  {:<18} {}", "", o.help);
-    }
-}
-
-/// A value as JSON: sizes and durations as plain numbers (bytes, seconds).
-fn option_json(value: &conduit_contract::Value) -> serde_json::Value {
-    use conduit_contract::Value;
-    match value {
-        Value::Flag(b) => json!(b),
-        Value::Integer(i) => json!(i),
-        Value::Text(s) | Value::Choice(s) => json!(s),
-        Value::Size(n) | Value::Duration(n) => json!(n),
-        Value::Percent(p) => json!(format!("{p}%")),
     }
 }

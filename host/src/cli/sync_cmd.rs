@@ -157,7 +157,7 @@ impl Display {
                 self.bar
                     .set_message(format!("{conduit}: {done}/{all} files"));
             }
-            Event::Acted { .. } => {}
+            Event::Acted { .. } | Event::Started { .. } => {}
             Event::Finished(_) => self.bar.finish_and_clear(),
         }
     }

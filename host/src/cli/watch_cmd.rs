@@ -1,10 +1,13 @@
-//! `conduit watch`: the service in the foreground until SIGINT or SIGTERM.
+//! `conduit watch` and `conduit serve`: the service (and, for `serve`, the
+//! HTTP API and web UI) in the foreground until SIGINT or SIGTERM.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use super::exit;
 use crate::api::{Cadence, UsageError};
+use crate::serve::ServeOptions;
 use crate::watch::{ServiceEvent, ServiceState, WatchOptions};
 
 /// Serve `names` (or all conduits); one line per event, JSON lines with
@@ -16,6 +19,66 @@ pub(super) fn run(
     json: bool,
     out: super::Output,
 ) -> anyhow::Result<i32> {
+    let opts = watch_options(names, full_rescan)?;
+    let home = home.to_path_buf();
+    with_printer(json, out, |events| {
+        crate::watch::serve(home, opts, shutdown_signal(), events)
+    })
+}
+
+/// What `serve` adds to `watch`, as typed.
+pub(super) struct Serving {
+    pub names: Vec<String>,
+    pub listen: String,
+    pub expose: bool,
+}
+
+/// `conduit serve`: the service, the HTTP API and the web UI.
+pub(super) fn serve(
+    home: &Path,
+    serving: Serving,
+    full_rescan: &str,
+    json: bool,
+    out: super::Output,
+) -> anyhow::Result<i32> {
+    let listen: SocketAddr = serving.listen.parse().map_err(|_| {
+        UsageError(format!(
+            "--listen {:?} is not an address: use IP:PORT, e.g. {}",
+            serving.listen,
+            crate::serve::DEFAULT_LISTEN
+        ))
+    })?;
+    let opts = ServeOptions {
+        listen,
+        expose: serving.expose,
+        watch: watch_options(serving.names, full_rescan)?,
+    };
+    let home = home.to_path_buf();
+    let listening = move |addr: SocketAddr| {
+        let url = format!("http://{addr}/");
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: serving on {addr}, beyond this machine: the traffic is not \
+                 encrypted and only the API key protects your files"
+            );
+        }
+        if json {
+            println!(
+                "{}",
+                stamped(serde_json::json!({ "event": "listening", "url": url }))
+            );
+        } else {
+            println!(
+                "serving {url} (log in with the API key that `conduit serve --print-key` prints)"
+            );
+        }
+    };
+    with_printer(json, out, |events| {
+        crate::serve::serve(home, opts, shutdown_signal(), listening, events)
+    })
+}
+
+fn watch_options(names: Vec<String>, full_rescan: &str) -> anyhow::Result<WatchOptions> {
     let full_rescan = match full_rescan.parse() {
         Ok(Cadence::Every(every)) => every,
         _ => {
@@ -25,11 +88,22 @@ pub(super) fn run(
             .into());
         }
     };
-    let opts = WatchOptions {
+    Ok(WatchOptions {
         names,
         full_rescan,
         ..WatchOptions::default()
-    };
+    })
+}
+
+/// Run `service` on a runtime of its own, printing its events as they come.
+fn with_printer<F>(
+    json: bool,
+    out: super::Output,
+    service: impl FnOnce(tokio::sync::mpsc::UnboundedSender<ServiceEvent>) -> F,
+) -> anyhow::Result<i32>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -41,7 +115,7 @@ pub(super) fn run(
                 print_event(&event, json, out);
             }
         });
-        let result = crate::watch::serve(home.to_path_buf(), opts, shutdown_signal(), events).await;
+        let result = service(events).await;
         let _ = printer.await;
         result
     })?;

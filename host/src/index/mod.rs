@@ -76,7 +76,7 @@ pub struct BaseRecord {
 /// A conduit as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conduit {
-    /// Row id.
+    /// Row id; 0 for a conduit not yet stored.
     pub id: i64,
     /// Unique name.
     pub name: String,

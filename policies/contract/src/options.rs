@@ -264,6 +264,19 @@ pub fn type_name(ty: &OptionType) -> String {
     }
 }
 
+/// The type's name in the contract (WIT): `flag`, `size-or-percent`, …
+pub fn contract_name(ty: &OptionType) -> &'static str {
+    match ty {
+        OptionType::Flag => "flag",
+        OptionType::Integer => "integer",
+        OptionType::Text => "text",
+        OptionType::Choice(_) => "choice",
+        OptionType::Size => "size",
+        OptionType::Duration => "duration",
+        OptionType::SizeOrPercent => "size-or-percent",
+    }
+}
+
 /// Render a value the way the CLI accepts it back.
 pub fn render(value: &Value) -> String {
     match value {
