@@ -159,6 +159,17 @@ pub struct Purged {
     pub problems: Vec<String>,
 }
 
+/// What `root` holds at `path` now, hashed.
+fn fresh_look(root: &dyn Location, path: &str) -> anyhow::Result<Option<Record>> {
+    let Some(mut r) = root.stat(path)? else {
+        return Ok(None);
+    };
+    if r.kind != Kind::Directory {
+        r.digest = Some(root.hash(path, r.kind)?);
+    }
+    Ok(Some(r))
+}
+
 /// Pins as one matcher.
 pub(crate) fn pin_matcher(globs: &[String]) -> anyhow::Result<GlobSet> {
     let mut set = GlobSetBuilder::new();
@@ -334,14 +345,24 @@ impl Host {
                 .trash
                 .push(exec::trash_record(side, to, slot, seen.as_ref()));
         }
+        // A folder brings back everything in it, parents first.
+        let paths: Vec<String> = std::iter::once(to.to_string())
+            .chain(self.below(c, &**root, to)?)
+            .collect();
+        // The version is back on its side behind the index: record what is
+        // there now, or the index would still describe what it displaced.
+        for path in &paths {
+            if let Some(r) = fresh_look(&**root, path)? {
+                batch.entries[side.index()].push((path.clone(), Some(r)));
+            }
+        }
         self.index.commit(c.id, generation, &batch)?;
         let copy = Operation::Copy(Transfer {
             from: side,
             to_path: None,
         });
         let mut outcome = Outcome::default();
-        // A folder brings back everything in it, parents first.
-        for path in std::iter::once(to.to_string()).chain(self.below(c, &**root, to)?) {
+        for path in paths {
             let one =
                 self.run_by_hand(c, roots, generation, &path, vec![copy.clone()], "restore")?;
             merge(&mut outcome, one);
@@ -715,10 +736,7 @@ impl Host {
     ) -> anyhow::Result<Outcome> {
         let mut scans: [HashMap<String, Record>; 2] = Default::default();
         for (i, root) in roots.iter().enumerate() {
-            if let Some(mut r) = root.stat(path)? {
-                if r.kind != Kind::Directory {
-                    r.digest = Some(root.hash(path, r.kind)?);
-                }
+            if let Some(r) = fresh_look(&**root, path)? {
                 scans[i].insert(path.to_string(), r);
             }
         }

@@ -122,22 +122,27 @@ where
     Ok(exit::OK)
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT (Ctrl-C) or SIGTERM. The handlers are installed at once (inside
+/// the runtime), not when the future is first polled: a signal that comes
+/// while the service starts must stop it, not kill it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut interrupt = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("stopping: runs in flight finish their current batch");
+        // Runs stop at their next batch boundary; one that cannot (a stuck
+        // disk) must not keep the process forever. Nothing uncommitted is ever
+        // visible, and the next run removes leftover temporary files.
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            std::process::exit(exit::ERROR);
+        });
     }
-    eprintln!("stopping: runs in flight finish their current batch");
-    // Runs stop at their next batch boundary; one that cannot (a stuck
-    // disk) must not keep the process forever. Nothing uncommitted is ever
-    // visible, and the next run removes leftover temporary files.
-    tokio::spawn(async {
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        std::process::exit(exit::ERROR);
-    });
 }
 
 fn print_event(event: &ServiceEvent, json: bool, out: super::Output) {
