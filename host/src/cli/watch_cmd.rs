@@ -108,7 +108,7 @@ where
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             while let Some(event) = received.recv().await {
@@ -118,7 +118,11 @@ where
         let result = service(events).await;
         let _ = printer.await;
         result
-    })?;
+    });
+    // Work on blocking threads (a run the API started, a preview) was asked
+    // to stop; one stuck on a dead disk must not keep the process forever.
+    runtime.shutdown_timeout(Duration::from_secs(60));
+    result?;
     Ok(exit::OK)
 }
 

@@ -124,6 +124,14 @@ impl Bus {
         (missed, self.tx.subscribe())
     }
 
+    /// The id of the newest event (0 before the first).
+    pub fn last_id(&self) -> u64 {
+        self.inner
+            .lock()
+            .expect("the bus lock is never poisoned")
+            .next_id
+    }
+
     /// The run in flight of `conduit`, as `/api/status` shows it.
     pub fn progress(&self, conduit: &str) -> Option<Value> {
         let inner = self.inner.lock().expect("the bus lock is never poisoned");
@@ -262,10 +270,11 @@ impl Inner {
     fn finished(&mut self, report: &SyncReport, tx: &broadcast::Sender<Arc<Sent>>) {
         let conduit = report.conduit.as_str();
         if let Some(mut live) = self.live.remove(conduit) {
-            // Every planned transfer done and verified: the run is at 100%
+            // Every planned action done (none failed, skipped or stopped
+            // early), every transfer verified: the run is at 100%
             // (the plan's byte count may differ from the bytes written, e.g.
             // for files whose content the other side already had).
-            if report.halted.is_none() && report.counts.failed == 0 {
+            if report.halted.is_none() && report.problems.is_empty() {
                 (live.files, live.bytes) = (live.files_total, live.bytes_total);
             }
             live.scanning = false;

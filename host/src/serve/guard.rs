@@ -98,7 +98,9 @@ fn refusal(access: &Access, method: &Method, path: &str, headers: &HeaderMap) ->
         return None; // the page itself holds nothing of the home
     }
     let given = text(header::AUTHORIZATION.as_str())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key)
         .or_else(|| text("x-api-key"));
     if !given.is_some_and(|key| same_secret(key.trim(), &access.key)) {
         return Some(ApiError::new(
@@ -135,7 +137,10 @@ fn is_loopback_host(host: &str) -> bool {
         Ok(authority) => authority.host().to_ascii_lowercase(),
         Err(_) => return false,
     };
-    matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    let ipv4_loopback = name
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback());
+    ipv4_loopback || matches!(name.as_str(), "localhost" | "[::1]")
 }
 
 /// Compare secrets in time independent of where they differ (BLAKE3's
@@ -154,6 +159,7 @@ mod tests {
             "localhost",
             "localhost:8377",
             "127.0.0.1:1",
+            "127.0.0.2",
             "[::1]:8377",
             "LOCALHOST",
         ] {
@@ -165,6 +171,7 @@ mod tests {
             "127.0.0.1.evil.example:8377",
             "localhost.evil.example",
             "10.0.0.1:8377",
+            "127.1",
             "user@localhost",
         ] {
             assert!(!is_loopback_host(host), "{host}");

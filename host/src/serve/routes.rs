@@ -28,7 +28,8 @@ use crate::api::{
 /// What every handler shares.
 pub struct App {
     pub home: PathBuf,
-    /// For quick requests; runs, previews and verifies open their own.
+    /// For quick requests; anything that may take a while (runs, previews,
+    /// verify, resolve, restore, install) opens its own.
     pub host: Mutex<Host>,
     pub bus: Arc<Bus>,
     pub csrf: String,
@@ -109,7 +110,8 @@ async fn shared<T: Send + 'static>(
     f: impl FnOnce(&mut Host) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let app = app.clone();
-    blocking(move || f(&mut app.host.lock().expect("a handler never panics holding it"))).await
+    // A request that panicked leaves the host as usable as any other error does.
+    blocking(move || f(&mut app.host.lock().unwrap_or_else(|p| p.into_inner()))).await
 }
 
 /// Run `f` with a host of its own (for long work that must not hold up
@@ -199,6 +201,7 @@ async fn session(State(app): Shared) -> Answer {
         "version": env!("CARGO_PKG_VERSION"),
         "csrf": app.csrf,
         "home": app.home,
+        "last_event": app.bus.last_id(),
     }))
 }
 
@@ -358,37 +361,52 @@ async fn sync(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> Ans
         let name = name.clone();
         shared(&app, move |host| host.conduit(&name)).await?
     };
-    if !app
-        .running
-        .lock()
-        .expect("never poisoned")
-        .insert(c.name.clone())
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("a run of `{}` started here is still going", c.name),
-        ));
-    }
-    let worker = app.clone();
-    let conduit = c.name.clone();
-    tokio::task::spawn_blocking(move || {
-        let bus = worker.bus.clone();
-        let result = Host::open(&worker.home)
-            .and_then(|mut host| host.sync(&conduit, &opts, &|event| bus.library(event)));
-        if let Err(e) = result {
-            bus.failed(&conduit, format!("{e:#}"));
-        }
-        worker
+    // A run in flight (the service's, or one started here) shows progress.
+    let busy = app.bus.progress(&c.name).is_some();
+    if busy
+        || !app
             .running
             .lock()
-            .expect("never poisoned")
-            .remove(&conduit);
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.name.clone())
+    {
+        return Err(anyhow::Error::from(RunInProgress(c.name)).into());
+    }
+    let worker = Started {
+        app: app.clone(),
+        conduit: c.name.clone(),
+    };
+    tokio::task::spawn_blocking(move || {
+        let bus = worker.app.bus.clone();
+        let result = Host::open(&worker.app.home)
+            .and_then(|mut host| host.sync(&worker.conduit, &opts, &|event| bus.library(event)));
+        if let Err(e) = result {
+            bus.failed(&worker.conduit, format!("{e:#}"));
+        }
     });
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "conduit": c.name, "started": true })),
     )
         .into_response())
+}
+
+/// A run started through the API: over when dropped, however it ended
+/// (a panic included), so the conduit never stays busy.
+struct Started {
+    app: Arc<App>,
+    conduit: String,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let mut running = self.app.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.remove(&self.conduit);
+        if std::thread::panicking() {
+            let error = "the run panicked; the log says where".to_string();
+            self.app.bus.failed(&self.conduit, error);
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -452,7 +470,7 @@ struct ResolveBody {
 async fn resolve(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> Answer {
     let asked = body::<ResolveBody>(&bytes, None)?;
     let keep: Keep = asked.keep.parse().map_err(ApiError::bad)?;
-    let outcome = shared(&app, move |host| host.resolve(&name, &asked.path, keep)).await?;
+    let outcome = own(&app, move |host| host.resolve(&name, &asked.path, keep)).await?;
     let mut answer = serde_json::to_value(&outcome.counts).unwrap_or_default();
     answer["problems"] = json!(outcome.problems);
     ok(answer)
@@ -493,7 +511,7 @@ async fn restore(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> 
         before_ns,
         to: asked.to,
     };
-    ok(shared(&app, move |host| host.restore(&name, &asked.path, &choice)).await?)
+    ok(own(&app, move |host| host.restore(&name, &asked.path, &choice)).await?)
 }
 
 async fn policies(State(app): Shared) -> Answer {
@@ -530,7 +548,7 @@ async fn install(
         replace,
         from: Some("the HTTP API".into()),
     };
-    let report = shared(&app, move |host| host.install_policy(&bytes, &opts)).await?;
+    let report = own(&app, move |host| host.install_policy(&bytes, &opts)).await?;
     Ok((
         StatusCode::CREATED,
         Json(crate::api::json::install(&report)),
@@ -594,14 +612,9 @@ async fn events(
     let (missed, receiver) = app.bus.subscribe(after);
     let missed = futures_util::stream::iter(missed);
     let live = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(sent) => return Some((sent, receiver)),
-                // A slow client skips what it lagged behind on; the ids say so.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        // A client too slow to keep up is cut off: it reconnects with its
+        // last id and gets what it missed from the kept events.
+        receiver.recv().await.ok().map(|sent| (sent, receiver))
     });
     let mut stopping = app.stopping.clone();
     let stopped = async move {

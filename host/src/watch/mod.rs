@@ -35,7 +35,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 pub use crate::api::{Served, ServiceState};
 
 use crate::api::served::ServedLock;
-use crate::api::{Cadence, Event, Host, SyncOptions, SyncReport, UsageError};
+use crate::api::{Cadence, Event, Host, RunInProgress, SyncOptions, SyncReport, UsageError};
 use crate::clock::now_ns;
 use crate::index::{Conduit, Index};
 use crate::location;
@@ -419,10 +419,14 @@ impl Service {
                             None => (ServiceState::Idle, format!("{e:#}")),
                         };
                         slot.set_state(state, Some(detail), &self.events);
-                        let _ = self.events.send(ServiceEvent::Failed {
-                            conduit: slot.conduit.name.clone(),
-                            error: format!("{e:#}"),
-                        });
+                        // Another run (by hand, or through the API) holds the
+                        // conduit: not a failure, its own end will report.
+                        if e.downcast_ref::<RunInProgress>().is_none() {
+                            let _ = self.events.send(ServiceEvent::Failed {
+                                conduit: slot.conduit.name.clone(),
+                                error: format!("{e:#}"),
+                            });
+                        }
                     }
                 }
             }

@@ -445,6 +445,8 @@ async function enterApp() {
     const data = await api('GET', '/api/session');
     session.csrf = data.csrf;
     sessionStorage.setItem('conduit.csrf', data.csrf);
+    // The status fetched next already shows what older events told.
+    events.lastId = String(data.last_event);
   } catch (e) {
     if (e.status !== 401) showLogin(e.message);
     return;
