@@ -5,6 +5,7 @@
 use crate::support::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -213,6 +214,15 @@ fn the_api_needs_the_key_and_a_loopback_host() {
     assert_eq!(mode & 0o777, 0o600, "only the owner reads the key");
     let printed = w.run(&["serve", "--print-key"]).expect(0);
     assert_eq!(printed.stdout.trim(), server.key, "the same key every time");
+    let key_file = w.home.join("api-key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    w.run(&["serve", "--print-key"]).expect(0);
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "a key others could read is kept to its owner"
+    );
 
     let host = format!("Host: {}", server.url.trim_start_matches("http://"));
     let key = format!("X-API-Key: {}", server.key);
@@ -234,6 +244,9 @@ fn the_api_needs_the_key_and_a_loopback_host() {
         body["error"].as_str().unwrap().contains("openapi"),
         "{body}"
     );
+    let (status, body) = server.call("PUT", "/api/status", None);
+    assert_eq!(status, 405);
+    assert!(body["error"].as_str().unwrap().contains("method"), "{body}");
 }
 
 #[test]
@@ -317,6 +330,10 @@ fn bad_input_is_a_400_that_says_what_is_wrong_and_changes_nothing() {
         ),
         (
             json!({ "name": "bad/name", "source": w.a, "destination": w.b, "policy": "replicate" }),
+            "name",
+        ),
+        (
+            json!({ "name": "..", "source": w.a, "destination": w.b, "policy": "replicate" }),
             "name",
         ),
     ];
@@ -477,6 +494,8 @@ fn a_run_streams_its_events_and_a_client_resumes_after_its_last_id() {
     assert!(wait_until(60, || gate.exists()), "the run reached its plan");
     let (status, answer) = server.call("POST", "/api/conduits/docs/sync", None);
     assert_eq!(status, 409, "{answer}");
+    let (status, answer) = server.call("DELETE", "/api/conduits/docs", None);
+    assert_eq!(status, 409, "not removed under its run: {answer}");
     let status = server.get("/api/status").1;
     let progress = &status[0]["progress"];
     assert_eq!(progress["phase"], "transferring", "{status}");

@@ -265,6 +265,8 @@ impl Host {
     /// Forget a conduit. Its files, trash and root markers stay on disk.
     pub fn remove(&mut self, name: &str) -> anyhow::Result<Conduit> {
         let c = self.conduit(name)?;
+        // Not under a run: it would go on writing rows for a removed conduit.
+        let _lock = self.lock(&c)?;
         self.index.remove_conduit(c.id)?;
         Ok(c)
     }
@@ -348,6 +350,8 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('-')
+        // `.` and `..` mean something else in paths and URLs.
+        && name.chars().any(|c| c != '.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));

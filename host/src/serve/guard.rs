@@ -4,7 +4,7 @@
 //! sends to change something.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -40,7 +40,18 @@ impl Access {
 pub fn api_key(home: &Path) -> anyhow::Result<String> {
     let path = home.join("api-key");
     match std::fs::read_to_string(&path) {
-        Ok(key) if !key.trim().is_empty() => return Ok(key.trim().to_string()),
+        Ok(key) if !key.trim().is_empty() => {
+            let mode = std::fs::metadata(&path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                // Others could read it: keep it to its owner from now on.
+                tracing::warn!(
+                    "{} was readable by others; it is now mode 0600",
+                    path.display()
+                );
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            return Ok(key.trim().to_string());
+        }
         Ok(_) => anyhow::bail!(
             "{} is empty; remove it and a new key is made",
             path.display()
@@ -111,7 +122,8 @@ fn refusal(access: &Access, method: &Method, path: &str, headers: &HeaderMap) ->
     }
     let changes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if let (true, Some(origin)) = (changes, text(header::ORIGIN.as_str())) {
-        if origin != format!("http://{host}") {
+        // The same site, also behind a TLS proxy (an exposed server).
+        if origin != format!("http://{host}") && origin != format!("https://{host}") {
             return Some(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!("a page from {origin:?} may not change anything here"),

@@ -136,6 +136,21 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// A request's body, refused as JSON like every other error (too large:
+/// 413, unreadable: 400).
+struct Raw(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Raw {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Raw, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Raw)
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))
+    }
+}
+
 /// A JSON body; an empty one is `T::default()` where `T` has one.
 fn body<T: DeserializeOwned>(bytes: &Bytes, empty: Option<T>) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace)
@@ -187,6 +202,12 @@ pub fn api() -> axum::Router<Arc<App>> {
                 "no such endpoint; /api/openapi.json lists them",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method; /api/openapi.json lists the ones it takes",
+            )
+        })
 }
 
 /// The OpenAPI description, also the test's list of routes.
@@ -207,15 +228,21 @@ async fn session(State(app): Shared) -> Answer {
 
 async fn status(State(app): Shared) -> Answer {
     let statuses = shared(&app, |host| {
-        host.conduits()?
-            .iter()
-            .map(|c| host.status(&c.name, false))
-            .collect::<anyhow::Result<Vec<_>>>()
+        Ok(host
+            .conduits()?
+            .into_iter()
+            .map(|c| (host.status(&c.name, false), c.name))
+            .collect::<Vec<_>>())
     })
     .await?;
     let list: Vec<Value> = statuses
         .into_iter()
-        .map(|s| {
+        .map(|(status, name)| {
+            // One conduit whose status cannot be read does not hide the others.
+            let s = match status {
+                Ok(s) => s,
+                Err(e) => return json!({ "conduit": name, "error": format!("{e:#}") }),
+            };
             let mut value = serde_json::to_value(&s).unwrap_or_default();
             let next = s.service.as_ref().and_then(|served| served.next_run_ns);
             value["next_run"] = json!(next.map(crate::clock::rfc3339));
@@ -288,7 +315,7 @@ fn settings(map: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>
         .collect()
 }
 
-async fn create(State(app): Shared, bytes: Bytes) -> Answer {
+async fn create(State(app): Shared, Raw(bytes): Raw) -> Answer {
     let new = body::<NewBody>(&bytes, None)?.conduit()?;
     let c = shared(&app, move |host| host.add(new)).await?;
     app.bus
@@ -296,7 +323,7 @@ async fn create(State(app): Shared, bytes: Bytes) -> Answer {
     Ok((StatusCode::CREATED, Json(crate::api::json::conduit(&c))).into_response())
 }
 
-async fn preview(State(app): Shared, bytes: Bytes) -> Answer {
+async fn preview(State(app): Shared, Raw(bytes): Raw) -> Answer {
     let new = body::<NewBody>(&bytes, None)?.conduit()?;
     ok(own(&app, move |host| host.preview(new)).await?)
 }
@@ -307,7 +334,7 @@ struct ChangeBody {
     settings: serde_json::Map<String, Value>,
 }
 
-async fn change(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> Answer {
+async fn change(State(app): Shared, Path(name): Path<String>, Raw(bytes): Raw) -> Answer {
     let pairs = settings(body::<ChangeBody>(&bytes, None)?.settings)?;
     let c = shared(&app, move |host| host.set(&name, &pairs)).await?;
     changed(&app, &c.name);
@@ -346,7 +373,7 @@ struct SyncBody {
     force: bool,
 }
 
-async fn sync(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> Answer {
+async fn sync(State(app): Shared, Path(name): Path<String>, Raw(bytes): Raw) -> Answer {
     let asked = body(&bytes, Some(SyncBody::default()))?;
     let opts = SyncOptions {
         dry_run: asked.dry_run,
@@ -416,7 +443,7 @@ struct VerifyBody {
     repair: bool,
 }
 
-async fn verify(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> Answer {
+async fn verify(State(app): Shared, Path(name): Path<String>, Raw(bytes): Raw) -> Answer {
     let repair = body(&bytes, Some(VerifyBody::default()))?.repair;
     let report = own(&app, move |host| host.verify(&name, repair)).await?;
     app.bus.verified(&report);
@@ -467,7 +494,7 @@ struct ResolveBody {
     keep: String,
 }
 
-async fn resolve(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> Answer {
+async fn resolve(State(app): Shared, Path(name): Path<String>, Raw(bytes): Raw) -> Answer {
     let asked = body::<ResolveBody>(&bytes, None)?;
     let keep: Keep = asked.keep.parse().map_err(ApiError::bad)?;
     let outcome = own(&app, move |host| host.resolve(&name, &asked.path, keep)).await?;
@@ -497,7 +524,7 @@ struct RestoreBody {
     to: Option<String>,
 }
 
-async fn restore(State(app): Shared, Path(name): Path<String>, bytes: Bytes) -> Answer {
+async fn restore(State(app): Shared, Path(name): Path<String>, Raw(bytes): Raw) -> Answer {
     let asked = body::<RestoreBody>(&bytes, None)?;
     let before_ns = match &asked.before {
         Some(text) => Some(
@@ -536,7 +563,7 @@ async fn policy(State(app): Shared, Path(name): Path<String>) -> Answer {
 async fn install(
     State(app): Shared,
     Query(query): Query<HashMap<String, String>>,
-    bytes: Bytes,
+    Raw(bytes): Raw,
 ) -> Answer {
     let replace = match query.get("replace").map(String::as_str) {
         None | Some("false") => false,
