@@ -380,13 +380,23 @@ impl Index {
                 .with_context(|| format!("creating the Conduit home {}", dir.display()))?;
         }
         // The index names every file and where deleted ones went: private.
-        // SQLite gives its journal files the database file's mode.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        // SQLite gives its journal files the database file's mode. The file
+        // is made here only when missing and never opened otherwise: closing
+        // any descriptor of it would drop the POSIX locks that this process's
+        // other connections hold on it (stale reads, "disk I/O error").
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
             .mode(0o600)
             .open(path)
-            .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening the index {}", path.display()));
+            }
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("opening the index {}", path.display()))?;
         let mut conn = Connection::open(path)
             .with_context(|| format!("opening the index {}", path.display()))?;
