@@ -310,34 +310,10 @@ fn archive_keeps_the_source_when_its_copy_fails() {
     assert_eq!(read(&w.b, "ok.txt").as_deref(), Some("fine"));
 }
 
-/// A small real filesystem for the source: a 4 MiB tmpfs, where the machine
-/// lets the tests mount one (root in a VM or container with the right
-/// capabilities). Unmounted when dropped.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path) -> Option<SmallDisk> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(at)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| SmallDisk(at.to_path_buf()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn offload_frees_space_on_a_real_small_disk() {
     let w = World::new();
-    let Some(_disk) = SmallDisk::mount(&w.a) else {
+    let Some(_disk) = SmallDisk::mount(&w.a, "4m") else {
         eprintln!("SKIPPED offload_frees_space_on_a_real_small_disk: cannot mount a tmpfs here");
         return;
     };

@@ -108,7 +108,7 @@ fn apply(root: &Path, ops: &[Op]) {
 
 /// One cell of the change matrix: a synced base, hand changes on each side,
 /// one run -> both trees, both trashes and the counters.
-struct Row {
+pub(crate) struct Row {
     name: &'static str,
     conflict: &'static str,
     /// Besides [`UNTOUCHED`]; written in the source and synced first.
@@ -256,22 +256,31 @@ fn assert_idle(report: &Value) {
 /// A world whose conduit `sync` (synchronize, `extra` options) has synced
 /// `base` plus [`UNTOUCHED`] once.
 fn synced(base: &[(&str, &str)], extra: &[&str]) -> World {
+    synced_on(base, extra, None)
+}
+
+/// [`synced`], with the destination on the device `far` when given.
+fn synced_on(base: &[(&str, &str)], extra: &[&str], far: Option<&Far>) -> World {
     let w = World::new();
     for (path, content) in UNTOUCHED.iter().chain(base) {
         write(&w.a, path, content);
         set_mtime(&w.a, path, BASE_T);
     }
-    w.add("sync", "synchronize", extra);
+    match far {
+        Some(far) => far.add(&w, "sync", "synchronize", extra),
+        None => w.add("sync", "synchronize", extra),
+    }
     let r = w.sync("sync", &[], 0);
     assert_eq!(n(&r, "failed"), 0, "{r}");
     assert_eq!(tree(&w.b), tree(&w.a), "the base run");
     w
 }
 
-fn check(row: &Row) {
+/// Run one row, with the destination on the device `far` when given.
+pub(crate) fn check(row: &Row, far: Option<&Far>) {
     let name = row.name;
     let option = format!("conflict={}", row.conflict);
-    let w = synced(row.base, &["--set", &option]);
+    let w = synced_on(row.base, &["--set", &option], far);
     apply(&w.a, row.a);
     apply(&w.b, row.b);
     let before = all_contents(&w);
@@ -337,6 +346,13 @@ fn check(row: &Row) {
 
 #[test]
 fn a_change_on_one_side_reaches_the_other() {
+    for row in &one_sided_rows() {
+        check(row, None);
+    }
+}
+
+/// The rows of [`a_change_on_one_side_reaches_the_other`].
+pub(crate) fn one_sided_rows() -> Vec<Row> {
     let rows = [
         Row {
             name: "new file in a new folder on a",
@@ -418,13 +434,18 @@ fn a_change_on_one_side_reaches_the_other() {
             ..ROW
         },
     ];
-    for row in &rows {
-        check(row);
-    }
+    rows.into()
 }
 
 #[test]
 fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
+    for row in &agreeing_rows() {
+        check(row, None);
+    }
+}
+
+/// The rows of [`changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete`].
+pub(crate) fn agreeing_rows() -> Vec<Row> {
     let rows = [
         Row {
             name: "same edit on both",
@@ -528,9 +549,7 @@ fn changes_on_both_sides_that_agree_or_where_an_edit_meets_a_delete() {
             ..ROW
         },
     ];
-    for row in &rows {
-        check(row);
-    }
+    rows.into()
 }
 
 /// The source's edit is older and larger than the destination's.
@@ -539,6 +558,13 @@ const NEW_SMALL: &[Op] = &[Put("f.txt", "dest edit", NEWER)];
 
 #[test]
 fn differing_edits_are_settled_by_the_conflict_rule() {
+    for row in &differing_rows() {
+        check(row, None);
+    }
+}
+
+/// The rows of [`differing_edits_are_settled_by_the_conflict_rule`].
+pub(crate) fn differing_rows() -> Vec<Row> {
     const A: &str = "the source's longer edit";
     const B: &str = "dest edit";
     let rows = [
@@ -660,9 +686,7 @@ fn differing_edits_are_settled_by_the_conflict_rule() {
             ..ROW
         },
     ];
-    for row in &rows {
-        check(row);
-    }
+    rows.into()
 }
 
 /// The source edits `f.txt`; the destination turns it into a folder.
@@ -678,6 +702,13 @@ const EDIT_IN_D: &[Op] = &[
 
 #[test]
 fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
+    for row in &file_folder_rows() {
+        check(row, None);
+    }
+}
+
+/// The rows of [`a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule`].
+pub(crate) fn file_folder_rows() -> Vec<Row> {
     let folder_wins: Files = &[
         ("f.txt/inner", "in"),
         ("f.conflict-T-source.txt", "edited on a"),
@@ -801,13 +832,18 @@ fn a_file_and_a_folder_at_one_path_keep_both_whatever_the_rule() {
         counts: &[("conflicts", 1), ("unresolved", 1), ("skipped", 1)],
         ..ROW
     });
-    for row in &rows {
-        check(row);
-    }
+    rows
 }
 
 #[test]
 fn a_rename_on_one_side_is_renamed_on_the_other() {
+    for row in &rename_rows() {
+        check(row, None);
+    }
+}
+
+/// The rows of [`a_rename_on_one_side_is_renamed_on_the_other`].
+pub(crate) fn rename_rows() -> Vec<Row> {
     let rows = [
         Row {
             name: "renamed on a",
@@ -839,9 +875,7 @@ fn a_rename_on_one_side_is_renamed_on_the_other() {
             ..ROW
         },
     ];
-    for row in &rows {
-        check(row);
-    }
+    rows.into()
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod cli_policy;
 mod convergence;
 mod crash;
 mod differential_unison;
+mod e2e_devices;
 mod e2e_fidelity;
 mod e2e_hostile;
 mod e2e_offload_archive;

@@ -14,11 +14,13 @@
 pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod device;
 pub mod diff;
 pub mod exec;
 pub mod index;
 pub mod location;
 mod locks;
+pub mod place;
 pub mod plan;
 pub mod policy;
 pub mod scan;

@@ -5,7 +5,9 @@
 //!
 //! - `kill`: SIGKILL this process, as a power cut or an OOM kill would;
 //! - `pause=PATH`: create PATH, then wait until someone removes it (a test
-//!   changes the disk at exactly that moment: the symlink races).
+//!   changes the disk at exactly that moment: the symlink races);
+//! - `fault`: [`fault`] returns true there, and the point does its own
+//!   damage (a device drops the connection, a chunk is corrupted on the way).
 //!
 //! `CONDUIT_TEST_HOOK=trace=PATH` appends the name of every point passed to
 //! PATH, one per line: the crash harness learns from it where a run can be
@@ -26,6 +28,7 @@ pub const VAR: &str = "CONDUIT_TEST_HOOK";
 enum Act {
     Kill,
     Pause(PathBuf),
+    Fault,
 }
 
 struct Hook {
@@ -59,7 +62,10 @@ fn hooks() -> &'static Hooks {
 fn parse(spec: &str) -> Option<Hook> {
     let (head, act) = match spec.split_once(":pause=") {
         Some((head, path)) => (head, Act::Pause(PathBuf::from(path))),
-        None => (spec.strip_suffix(":kill")?, Act::Kill),
+        None => match spec.strip_suffix(":fault") {
+            Some(head) => (head, Act::Fault),
+            None => (spec.strip_suffix(":kill")?, Act::Kill),
+        },
     };
     let (point, nth) = match head.split_once('@') {
         Some((point, n)) => (point, n.parse().ok()?),
@@ -75,6 +81,12 @@ fn parse(spec: &str) -> Option<Hook> {
 
 /// Pass the point `name`.
 pub fn point(name: &str) {
+    fault(name);
+}
+
+/// Pass the point `name`; true if a `fault` is armed for this passing.
+pub fn fault(name: &str) -> bool {
+    let mut fault = false;
     let hooks = hooks();
     if let Some(trace) = &hooks.trace {
         let _ = writeln!(trace.lock().unwrap_or_else(|e| e.into_inner()), "{name}");
@@ -94,6 +106,8 @@ pub fn point(name: &str) {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
             }
+            Act::Fault => fault = true,
         }
     }
+    fault
 }

@@ -410,3 +410,167 @@ pub fn flip_a_byte(root: &Path, rel: &str) {
         .set_modified(modified)
         .unwrap();
 }
+
+/// A second Conduit home serving as a paired device: `conduit watch
+/// --devices 127.0.0.1:0` in its own process, answering for folders of
+/// this machine (the tests' roots), as a device on the network would.
+pub struct Far {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    /// Its device ID.
+    pub id: String,
+    /// Where it listens.
+    pub address: String,
+    /// Its log (stderr), for what it refused or received.
+    pub log: PathBuf,
+    hook: Option<String>,
+    child: Option<std::process::Child>,
+}
+
+impl Far {
+    /// Start a device.
+    pub fn start() -> Far {
+        Far::start_with(None)
+    }
+
+    /// Start a device with the test hook `hook` armed in its process.
+    pub fn start_with(hook: Option<&str>) -> Far {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = tmp.path().join("home");
+        let log = tmp.path().join("far.log");
+        let mut far = Far {
+            id: String::new(),
+            address: String::new(),
+            home,
+            log,
+            tmp,
+            hook: hook.map(str::to_string),
+            child: None,
+        };
+        far.id = far
+            .run(&["device", "id"])
+            .expect(0)
+            .stdout
+            .trim()
+            .to_string();
+        far.launch("127.0.0.1:0");
+        far
+    }
+
+    /// Start (again) the serving process, on `at`.
+    fn launch(&mut self, at: &str) {
+        use std::io::BufRead;
+        let mut cmd = self.cmd();
+        cmd.args(["watch", "--devices", at, "--json"])
+            .env("CONDUIT_LOG", "conduit=info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .unwrap(),
+            );
+        if let Some(hook) = &self.hook {
+            cmd.env("CONDUIT_TEST_HOOK", hook);
+        }
+        let mut child = cmd.spawn().expect("start the device");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("the device stopped: {}", self.log()))
+                .unwrap();
+            let event: Value = serde_json::from_str(&line).unwrap();
+            if event["event"] == "devices" {
+                break event["listening"][0].as_str().unwrap().to_string();
+            }
+        };
+        // Keep reading, so the device never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        self.address = address;
+        self.child = Some(child);
+    }
+
+    /// A `conduit` command with the device's home.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_conduit"));
+        cmd.arg("--home").arg(&self.home);
+        cmd.env_remove("CONDUIT_HOME")
+            .env_remove("CONDUIT_TEST_HOOK");
+        cmd
+    }
+
+    /// Run `conduit ARGS...` on the device's home.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.cmd().args(args).output().expect("run conduit").into()
+    }
+
+    /// What the device logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Pair `w`'s home and this device both ways: `w` knows it as `far`.
+    pub fn pair(&self, w: &World) {
+        let id = w.run(&["device", "id"]).expect(0).stdout.trim().to_string();
+        let name = format!("home-{}", &id[..7]);
+        self.run(&["device", "add", &name, &id]).expect(0);
+        w.run(&["device", "add", "far", &self.id, &self.address])
+            .expect(0);
+    }
+
+    /// Pair `w` and add conduit `name`: `w.a` here to `w.b` on this device.
+    pub fn add(&self, w: &World, name: &str, policy: &str, extra: &[&str]) {
+        self.pair(w);
+        let b = format!("far:{}", w.b.display());
+        let mut args = vec!["add", name, w.a.to_str().unwrap(), &b, "--policy", policy];
+        args.extend_from_slice(extra);
+        let r = w.run(&args);
+        assert_eq!(r.code, 0, "{}\nthe device's log:\n{}", r.stderr, self.log());
+    }
+
+    /// Stop the device (as when it goes offline).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again where it listened.
+    pub fn restart(&mut self) {
+        let at = self.address.clone();
+        self.launch(&at);
+    }
+}
+
+impl Drop for Far {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A small real filesystem: a tmpfs of a given size, where the machine
+/// lets the tests mount one (root in a VM or container with the right
+/// capabilities). Unmounted when dropped.
+pub struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    pub fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(at.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}

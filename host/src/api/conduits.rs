@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use super::{Host, SyncReport, usage};
 use crate::index::Conduit;
-use crate::location::{LocalRoot, Location};
+use crate::location::{LocalRoot, Location, Opener};
+use crate::place::Place;
 use crate::policy::LoadedPolicy;
 use crate::scan::Rules;
 use crate::settings::Cadence;
-use conduit_contract::options;
+use conduit_contract::{Side, options};
 
 /// What `add` needs; see [`NewConduit::new`] for the defaults.
 #[derive(Debug, Clone)]
@@ -75,6 +76,10 @@ const HOST_SETTINGS: &[(&str, &str)] = &[
         "confirm the policy component a conduit runs after `conduit policy install --replace`: its digest from `conduit policy info`",
     ),
     (
+        "bandwidth",
+        "transfers with a device at most this many bytes a second, e.g. 10M, or none",
+    ),
+    (
         "source-capacity",
         "treat the source as a volume of this size holding only this conduit's files, e.g. 50G; `measure` for the real volume",
     ),
@@ -89,9 +94,9 @@ impl Host {
     pub fn add(&mut self, new: NewConduit) -> anyhow::Result<Conduit> {
         let (mut c, roots) = self.check_new(new)?;
         let [source_marker, destination_marker] = [0, 1].map(|i| {
-            roots[i].ensure_marker().map_err(|e| {
-                super::UsageError(format!("cannot mark {}: {e}", roots[i].path().display()))
-            })
+            roots[i]
+                .ensure_marker()
+                .map_err(|e| super::UsageError(format!("cannot mark {}: {e}", roots[i])))
         });
         (c.source_marker, c.destination_marker) = (source_marker?, destination_marker?);
         self.index.add_conduit(&c)
@@ -101,8 +106,6 @@ impl Host {
     /// checks, then a dry run. Nothing is written, not even the markers.
     pub fn preview(&mut self, new: NewConduit) -> anyhow::Result<SyncReport> {
         let (c, roots) = self.check_new(new)?;
-        let roots =
-            roots.map(|root| Box::new(root.keeping_owners(c.keep_owner)) as Box<dyn Location>);
         let opts = super::SyncOptions {
             dry_run: true,
             ..Default::default()
@@ -112,7 +115,7 @@ impl Host {
 
     /// Every check of `add`, nothing written: the conduit as it would be
     /// stored (without markers) and its roots.
-    fn check_new(&self, new: NewConduit) -> anyhow::Result<(Conduit, [LocalRoot; 2])> {
+    fn check_new(&self, new: NewConduit) -> anyhow::Result<(Conduit, [Box<dyn Location>; 2])> {
         check_name(&new.name)?;
         if self.index.conduit(&new.name)?.is_some() {
             return usage(format!(
@@ -120,25 +123,24 @@ impl Host {
                 new.name, new.name
             ));
         }
-        let source = existing_dir(&new.source, "source")?;
-        let destination = existing_dir(&new.destination, "destination")?;
-        if source == destination {
+        let opener = self.opener()?;
+        let source = place(&opener, &new.source, "source")?;
+        let destination = place(&opener, &new.destination, "destination")?;
+        let (a, b) = (source.path(), destination.path());
+        if source.device() == destination.device() && a == b {
             return usage(format!(
-                "source and destination are the same folder ({})",
-                source.display()
+                "source and destination are the same folder ({source})"
             ));
         }
-        if destination.starts_with(&source) || source.starts_with(&destination) {
-            let (inner, outer) = if destination.starts_with(&source) {
+        if source.device() == destination.device() && (b.starts_with(a) || a.starts_with(b)) {
+            let (inner, outer) = if b.starts_with(a) {
                 (&destination, &source)
             } else {
                 (&source, &destination)
             };
             return usage(format!(
-                "{} is inside {}: a conduit's roots may not be nested (the inner one would be \
-                 synced into itself); choose folders side by side",
-                inner.display(),
-                outer.display()
+                "{inner} is inside {outer}: a conduit's roots may not be nested (the inner one \
+                 would be synced into itself); choose folders side by side"
             ));
         }
         let policy = self.load_policy(&new.policy)?;
@@ -161,16 +163,41 @@ impl Host {
             source_capacity: None,
             verify_from: Default::default(),
             keep_owner: true,
+            bandwidth: None,
         };
         if let Some(digest) = apply_settings(&mut c, &policy, &new.options)? {
             c.policy_digest = self.check_confirmation(&c, &policy, digest)?;
         }
 
+        if let (Some(source), Some(destination)) = (c.source.local(), c.destination.local()) {
+            self.check_disjoint(&[LocalRoot::open(source)?, LocalRoot::open(destination)?])?;
+        }
         let roots = [
-            LocalRoot::open(&c.source)?,
-            LocalRoot::open(&c.destination)?,
+            opener.open_side(&c, Side::Source)?,
+            opener.open_side(&c, Side::Destination)?,
         ];
-        self.check_disjoint(&roots)?;
+        // A folder on a device: reachable, a folder, its marker readable.
+        let mut markers = Vec::new();
+        for root in &roots {
+            match root.marker() {
+                Ok(marker) => markers.push(marker),
+                Err(e) if root.identity()?.is_none() => return usage(format!("{root}: {e}")),
+                Err(e) => {
+                    return usage(format!(
+                        "{root} cannot be a root: {e}; Conduit keeps its marker and trash in \
+                         the root's own {} folder",
+                        crate::BOOKKEEPING_DIR
+                    ));
+                }
+            }
+        }
+        if matches!(markers.as_slice(), [Some(a), Some(b)] if a == b) {
+            let halt = crate::plan::guards::Halt::SameFolder {
+                source: c.source.clone(),
+                destination: c.destination.clone(),
+            };
+            return usage(halt.to_string());
+        }
         Ok((c, roots))
     }
 
@@ -193,8 +220,8 @@ impl Host {
         let same_marker = matches!(&markers, [Ok(Some(a)), Ok(Some(b))] if a == b);
         if ids[0] == ids[1] || same_marker {
             let halt = crate::plan::guards::Halt::SameFolder {
-                source: roots[0].path().to_path_buf(),
-                destination: roots[1].path().to_path_buf(),
+                source: Place::Local(roots[0].path().to_path_buf()),
+                destination: Place::Local(roots[1].path().to_path_buf()),
             };
             return usage(halt.to_string());
         }
@@ -317,6 +344,17 @@ fn apply_settings<'a>(
                     }
                 }
             }
+            "bandwidth" if value == "none" => c.bandwidth = None,
+            "bandwidth" => {
+                c.bandwidth = match conduit_contract::units::parse_size(value) {
+                    Some(n) if n > 0 => Some(n),
+                    _ => {
+                        return usage(format!(
+                            "bandwidth must be bytes a second like 10M (or `none`), not {value:?}"
+                        ));
+                    }
+                };
+            }
             "source-capacity" if value == "measure" => c.source_capacity = None,
             "source-capacity" => {
                 c.source_capacity =
@@ -365,6 +403,39 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// An existing folder, made absolute and free of symlinks.
+/// A root as typed: an existing folder here, or an absolute path on a
+/// paired device.
+fn place(opener: &Opener, typed: &Path, what: &str) -> anyhow::Result<Place> {
+    let parsed = match typed.to_str() {
+        Some(text) => Place::parse(text),
+        None => Place::Local(typed.to_path_buf()),
+    };
+    match parsed {
+        Place::Local(path) => Ok(Place::Local(existing_dir(&path, what)?)),
+        Place::Device { device, path } => {
+            opener.device(&device).map_err(|e| {
+                super::UsageError(format!(
+                    "the {what} {}: {e} (a local folder with a colon in its name is written ./{})",
+                    typed.display(),
+                    typed.display()
+                ))
+            })?;
+            if !path.is_absolute()
+                || path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return usage(format!(
+                    "the {what} {}: a folder on a device is given by its absolute path, as in \
+                     {device}:/home/me/Documents",
+                    typed.display()
+                ));
+            }
+            Ok(Place::Device { device, path })
+        }
+    }
+}
+
 fn existing_dir(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
     match std::fs::canonicalize(path) {
         Ok(p) if p.is_dir() => Ok(p),

@@ -31,6 +31,7 @@ pub fn conduit(c: &Conduit) -> serde_json::Value {
         "source_capacity": c.source_capacity,
         "verify_from": c.verify_from.to_string(),
         "keep_owner": c.keep_owner,
+        "bandwidth": c.bandwidth,
     })
 }
 

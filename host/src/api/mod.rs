@@ -15,6 +15,7 @@
 //! proceed in different processes at once; two runs of one conduit may not.
 
 mod conduits;
+mod devices;
 pub mod json;
 mod policies;
 mod repair;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::settings::Cadence;
 pub use conduits::NewConduit;
+pub use devices::DeviceListing;
 pub use policies::{InstallOptions, InstallReport, PolicyListing};
 pub use repair::{Keep, Purged, RestoreChoice, Restored, TrashedVersion, VerifyReport};
 pub use served::{Served, ServiceState};
@@ -159,7 +161,7 @@ pub struct Host {
 impl Host {
     /// Open (creating if needed) the home at `home`.
     pub fn open(home: &Path) -> anyhow::Result<Host> {
-        let index = Index::open(&home.join("index.sqlite"))?;
+        let index = Index::open(&crate::index::path(home))?;
         let runtime = Runtime::new(Some(home.join("cache").join("policies")))?;
         Ok(Host {
             home: home.to_path_buf(),
@@ -171,6 +173,14 @@ impl Host {
     /// The home folder this host uses.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// Opens the roots of this home's conduits, here or on its devices.
+    pub fn opener(&self) -> anyhow::Result<crate::location::Opener> {
+        Ok(crate::location::Opener::new(
+            &self.home,
+            self.index.devices()?,
+        ))
     }
 
     /// The policy runtime (to load and inspect policies).

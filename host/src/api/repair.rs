@@ -721,7 +721,7 @@ impl Host {
 
     /// Both roots, after the same preflight as a sync.
     pub(super) fn ready_roots(&self, c: &Conduit) -> anyhow::Result<[Box<dyn Location>; 2]> {
-        guards::preflight(c).map_err(|halt| anyhow::anyhow!("{halt}"))
+        guards::preflight(c, &self.opener()?).map_err(|halt| anyhow::anyhow!("{halt}"))
     }
 
     /// Execute `ops` on `path` alone, from a fresh look at both sides.

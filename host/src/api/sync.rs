@@ -144,7 +144,7 @@ impl Host {
         report: &mut SyncReport,
         on_event: &(dyn Fn(&Event) + Sync),
     ) -> anyhow::Result<()> {
-        match guards::preflight(c) {
+        match guards::preflight(c, &self.opener()?) {
             Ok(roots) => self.generation_on(c, roots, opts, report, on_event),
             Err(reason) => self.halt(c, report, reason),
         }
@@ -459,7 +459,7 @@ impl Host {
                 .identity()?
                 .map(|identity| scan::Foreign {
                     identity,
-                    what: format!("the {} {}", side.name(), c.root(side).display()),
+                    what: format!("the {} {}", side.name(), c.root(side)),
                 }))
         };
         let (a, b) = (of(Side::Source)?, of(Side::Destination)?);

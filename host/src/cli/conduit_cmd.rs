@@ -34,11 +34,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
             })?;
             println!(
                 "added `{}`: {} -> {} ({}); run it with `conduit sync {}`",
-                c.name,
-                c.source.display(),
-                c.destination.display(),
-                c.policy,
-                c.name
+                c.name, c.source, c.destination, c.policy, c.name
             );
         }
         Command::List { json } => {
@@ -55,10 +51,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
                     let paused = if c.enabled { "" } else { "  [paused]" };
                     println!(
                         "{:<16} {:<12} {} -> {}{paused}",
-                        c.name,
-                        c.policy,
-                        c.source.display(),
-                        c.destination.display()
+                        c.name, c.policy, c.source, c.destination
                     );
                 }
             }
@@ -87,9 +80,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
             let c = host.remove(&name)?;
             println!(
                 "removed `{}`; its files in {} and {} are untouched",
-                c.name,
-                c.source.display(),
-                c.destination.display()
+                c.name, c.source, c.destination
             );
         }
         Command::Status {
@@ -364,6 +355,7 @@ pub(super) fn run(home: &Path, command: Command, out: super::Output) -> anyhow::
         | Command::Watch { .. }
         | Command::Serve { .. }
         | Command::Policy(_)
+        | Command::Device(_)
         | Command::Completions { .. }
         | Command::Man
         | Command::Demo { .. } => {
@@ -405,8 +397,8 @@ fn report_outcome(what: &str, o: &Outcome) -> i32 {
 
 fn print_conduit(c: &Conduit) {
     println!("{}", c.name);
-    println!("  source:      {}", c.source.display());
-    println!("  destination: {}", c.destination.display());
+    println!("  source:      {}", c.source);
+    println!("  destination: {}", c.destination);
     println!("  policy:      {}", c.policy);
     for (k, v) in &c.options {
         println!("    {k} = {v}");
@@ -423,6 +415,9 @@ fn print_conduit(c: &Conduit) {
     println!("  trash-days:  {}", c.trash_days);
     println!("  verify-from: {}", c.verify_from);
     println!("  keep-owner:  {}", if c.keep_owner { "yes" } else { "no" });
+    if let Some(rate) = c.bandwidth {
+        println!("  bandwidth:   {rate} B/s with a device");
+    }
     if let Some(capacity) = c.source_capacity {
         println!("  source-capacity: {} (assumed)", human_bytes(capacity));
     }

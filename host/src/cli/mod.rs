@@ -4,6 +4,7 @@
 
 mod conduit_cmd;
 mod demo;
+mod device_cmd;
 mod policy_cmd;
 mod sync_cmd;
 mod watch_cmd;
@@ -264,6 +265,9 @@ enum Command {
     Watch {
         /// Conduits to serve (default: all).
         names: Vec<String>,
+        /// Also answer paired devices, listening on this address (e.g. 0.0.0.0:8378).
+        #[arg(long, value_name = "ADDR")]
+        devices: Option<String>,
         /// How often instant conduits get a full rescan anyway (watchers miss events).
         #[arg(long, default_value = "1h", value_name = "INTERVAL")]
         full_rescan: String,
@@ -281,6 +285,9 @@ enum Command {
         /// Allow a --listen address other than loopback (unencrypted; only the key protects it).
         #[arg(long)]
         expose: bool,
+        /// Also answer paired devices, listening on this address (e.g. 0.0.0.0:8378).
+        #[arg(long, value_name = "ADDR")]
+        devices: Option<String>,
         /// Print the API key (making it on first use) and exit.
         #[arg(long)]
         print_key: bool,
@@ -294,6 +301,9 @@ enum Command {
     /// List, inspect and try out sync policies.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// This home's device ID, and the devices paired with it.
+    #[command(subcommand)]
+    Device(device_cmd::DeviceCommand),
     /// A walk through every policy on generated data, in a temporary folder.
     Demo {
         /// Keep the demo's folders here instead of a temporary folder.
@@ -334,6 +344,7 @@ pub fn run() -> i32 {
     let home = cli.home.unwrap_or_else(default_home);
     let outcome = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(&home, cmd),
+        Command::Device(cmd) => device_cmd::run(&home, cmd),
         Command::Demo { dir } => demo::run(dir, out),
         Command::Sync {
             names,
@@ -344,13 +355,15 @@ pub fn run() -> i32 {
         } => sync_cmd::run(&home, names, all, dry_run, force, json, out),
         Command::Watch {
             names,
+            devices,
             full_rescan,
             json,
-        } => watch_cmd::run(&home, names, &full_rescan, json, out),
+        } => watch_cmd::run(&home, names, devices, &full_rescan, json, out),
         Command::Serve {
             names,
             listen,
             expose,
+            devices,
             print_key,
             full_rescan,
             json,
@@ -365,6 +378,7 @@ pub fn run() -> i32 {
                     names,
                     listen,
                     expose,
+                    devices,
                 },
                 &full_rescan,
                 json,

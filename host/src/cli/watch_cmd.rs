@@ -15,11 +15,12 @@ use crate::watch::{ServiceEvent, ServiceState, WatchOptions};
 pub(super) fn run(
     home: &Path,
     names: Vec<String>,
+    devices: Option<String>,
     full_rescan: &str,
     json: bool,
     out: super::Output,
 ) -> anyhow::Result<i32> {
-    let opts = watch_options(names, full_rescan)?;
+    let opts = watch_options(names, devices, full_rescan)?;
     let home = home.to_path_buf();
     with_printer(json, out, |events| {
         crate::watch::serve(home, opts, shutdown_signal(), events)
@@ -31,6 +32,7 @@ pub(super) struct Serving {
     pub names: Vec<String>,
     pub listen: String,
     pub expose: bool,
+    pub devices: Option<String>,
 }
 
 /// `conduit serve`: the service, the HTTP API and the web UI.
@@ -51,7 +53,7 @@ pub(super) fn serve(
     let opts = ServeOptions {
         listen,
         expose: serving.expose,
-        watch: watch_options(serving.names, full_rescan)?,
+        watch: watch_options(serving.names, serving.devices, full_rescan)?,
     };
     let home = home.to_path_buf();
     let listening = move |addr: SocketAddr| {
@@ -78,7 +80,19 @@ pub(super) fn serve(
     })
 }
 
-fn watch_options(names: Vec<String>, full_rescan: &str) -> anyhow::Result<WatchOptions> {
+fn watch_options(
+    names: Vec<String>,
+    devices: Option<String>,
+    full_rescan: &str,
+) -> anyhow::Result<WatchOptions> {
+    let devices = match devices {
+        Some(at) => Some(at.parse::<SocketAddr>().map_err(|_| {
+            UsageError(format!(
+                "--devices {at:?} is not an address: use IP:PORT, e.g. 0.0.0.0:8378"
+            ))
+        })?),
+        None => None,
+    };
     let full_rescan = match full_rescan.parse() {
         Ok(Cadence::Every(every)) => every,
         _ => {
@@ -91,6 +105,7 @@ fn watch_options(names: Vec<String>, full_rescan: &str) -> anyhow::Result<WatchO
     Ok(WatchOptions {
         names,
         full_rescan,
+        devices,
         ..WatchOptions::default()
     })
 }
@@ -186,6 +201,14 @@ fn print_event(event: &ServiceEvent, json: bool, out: super::Output) {
             } else {
                 super::sync_cmd::print_report(report, out);
                 return;
+            }
+        }
+        ServiceEvent::Devices { id, listening } => {
+            if json {
+                stamped(json!({ "event": "devices", "id": id, "listening": listening }))
+            } else {
+                let at: Vec<String> = listening.iter().map(|a| a.to_string()).collect();
+                format!("answering paired devices on {} as {id}", at.join(", "))
             }
         }
         ServiceEvent::Failed { conduit, error } => {

@@ -19,6 +19,8 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::now_ns;
+use crate::device::{Device, DeviceId};
+use crate::place::Place;
 use crate::settings::Cadence;
 use conduit_contract::{Digest, Kind, Operation, Side, State, digest_from_bytes, digest_to_bytes};
 
@@ -81,9 +83,9 @@ pub struct Conduit {
     /// Unique name.
     pub name: String,
     /// The source root (A).
-    pub source: PathBuf,
+    pub source: Place,
     /// The destination root (B).
-    pub destination: PathBuf,
+    pub destination: Place,
     /// The id `add` wrote into the source's marker.
     pub source_marker: String,
     /// The id `add` wrote into the destination's marker.
@@ -112,11 +114,13 @@ pub struct Conduit {
     pub verify_from: crate::settings::VerifyFrom,
     /// Copies get the original's owner and group when running as root.
     pub keep_owner: bool,
+    /// Transfers to and from a device, at most this many bytes a second.
+    pub bandwidth: Option<u64>,
 }
 
 impl Conduit {
     /// The root on `side`.
-    pub fn root(&self, side: Side) -> &Path {
+    pub fn root(&self, side: Side) -> &Place {
         match side {
             Side::Source => &self.source,
             Side::Destination => &self.destination,
@@ -326,6 +330,11 @@ impl Batch {
     }
 }
 
+/// Where a home keeps its index.
+pub fn path(home: &Path) -> PathBuf {
+    home.join("index.sqlite")
+}
+
 /// The open database.
 pub struct Index {
     conn: Connection,
@@ -417,8 +426,8 @@ impl Index {
         tx.execute(
             "INSERT INTO conduits (name, policy, policy_digest, options, cadence, ignore, enabled,
                                    max_delete_pct, trash_days, created_ns, source_capacity,
-                                   verify_from, keep_owner)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                   verify_from, keep_owner, bandwidth)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 c.name,
                 c.policy,
@@ -433,18 +442,14 @@ impl Index {
                 c.source_capacity.map(|n| n as i64),
                 c.verify_from.to_string(),
                 c.keep_owner,
+                c.bandwidth.map(|n| n as i64),
             ],
         )?;
         let id = tx.last_insert_rowid();
         for side in Side::BOTH {
             tx.execute(
                 "INSERT INTO roots (conduit, side, path, marker) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    id,
-                    side_id(side),
-                    c.root(side).to_string_lossy(),
-                    c.marker(side)
-                ],
+                params![id, side_id(side), c.root(side).to_string(), c.marker(side)],
             )?;
         }
         tx.commit()?;
@@ -457,7 +462,7 @@ impl Index {
         self.conn.execute(
             "UPDATE conduits SET name = ?2, policy = ?3, policy_digest = ?4, options = ?5,
                     cadence = ?6, ignore = ?7, enabled = ?8, max_delete_pct = ?9, trash_days = ?10,
-                    source_capacity = ?11, verify_from = ?12, keep_owner = ?13
+                    source_capacity = ?11, verify_from = ?12, keep_owner = ?13, bandwidth = ?14
              WHERE id = ?1",
             params![
                 c.id,
@@ -473,6 +478,7 @@ impl Index {
                 c.source_capacity.map(|n| n as i64),
                 c.verify_from.to_string(),
                 c.keep_owner,
+                c.bandwidth.map(|n| n as i64),
             ],
         )?;
         Ok(())
@@ -517,7 +523,7 @@ impl Index {
         let sql = format!(
             "SELECT c.id, c.name, s.path, d.path, s.marker, d.marker, c.policy, c.policy_digest,
                     c.options, c.cadence, c.ignore, c.enabled, c.max_delete_pct, c.trash_days,
-                    c.source_capacity, c.verify_from, c.keep_owner
+                    c.source_capacity, c.verify_from, c.keep_owner, c.bandwidth
              FROM conduits c
              JOIN roots s ON s.conduit = c.id AND s.side = 0
              JOIN roots d ON d.conduit = c.id AND d.side = 1
@@ -529,8 +535,8 @@ impl Index {
                 Conduit {
                     id: r.get(0)?,
                     name: r.get(1)?,
-                    source: PathBuf::from(r.get::<_, String>(2)?),
-                    destination: PathBuf::from(r.get::<_, String>(3)?),
+                    source: Place::parse(&r.get::<_, String>(2)?),
+                    destination: Place::parse(&r.get::<_, String>(3)?),
                     source_marker: r.get(4)?,
                     destination_marker: r.get(5)?,
                     policy: r.get(6)?,
@@ -545,6 +551,7 @@ impl Index {
                     // Read below, like the other settings stored as text.
                     verify_from: Default::default(),
                     keep_owner: r.get(16)?,
+                    bandwidth: r.get::<_, Option<i64>>(17)?.map(|n| n as u64),
                 },
                 r.get::<_, String>(15)?,
                 r.get::<_, String>(8)?,
@@ -1094,6 +1101,134 @@ impl Index {
         self.conn.execute(
             "DELETE FROM dirty WHERE conduit = ?1 AND id <= ?2",
             params![conduit, upto],
+        )?;
+        Ok(())
+    }
+
+    /// The paired devices, by name.
+    pub fn devices(&self) -> anyhow::Result<Vec<Device>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, id, address, last_seen_ns FROM devices ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?;
+        let mut devices = Vec::new();
+        for row in rows {
+            let (name, id, address, last_seen_ns) = row?;
+            let id = id
+                .parse()
+                .map_err(|e| anyhow::anyhow!("the index's device {name}: {e}"))?;
+            devices.push(Device {
+                name,
+                id,
+                address,
+                last_seen_ns,
+            });
+        }
+        Ok(devices)
+    }
+
+    /// Pair a device (or change the address of one paired under this name
+    /// and ID).
+    pub fn put_device(&self, device: &Device) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO devices (name, id, address) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET id = ?2, address = ?3",
+            params![device.name, device.id.to_string(), device.address],
+        )?;
+        Ok(())
+    }
+
+    /// Unpair a device; false if none has that name.
+    pub fn remove_device(&self, name: &str) -> anyhow::Result<bool> {
+        let device = self
+            .conn
+            .query_row("SELECT id FROM devices WHERE name = ?1", [name], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?;
+        let Some(id) = device else { return Ok(false) };
+        self.conn
+            .execute("DELETE FROM peer_listings WHERE device = ?1", [&id])?;
+        self.conn
+            .execute("DELETE FROM devices WHERE name = ?1", [name])?;
+        Ok(true)
+    }
+
+    /// A connection with the device `id` succeeded now.
+    pub fn device_seen(&self, id: &DeviceId) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE devices SET last_seen_ns = ?1 WHERE id = ?2",
+            params![now_ns(), id.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// The listing last sent to device `device` of this home's `root`, and
+    /// its token.
+    pub fn peer_listing(
+        &self,
+        device: &DeviceId,
+        root: &str,
+    ) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT token, records FROM peer_listings WHERE device = ?1 AND root = ?2",
+                params![device.to_string(), root],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Keep the listing sent to `device` of `root`.
+    pub fn put_peer_listing(
+        &self,
+        device: &DeviceId,
+        root: &str,
+        token: &str,
+        records: &[u8],
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO peer_listings (device, root, token, records) VALUES (?1, ?2, ?3, ?4)",
+            params![device.to_string(), root, token, records],
+        )?;
+        Ok(())
+    }
+
+    /// The listing last received of a conduit's root on a device, and its token.
+    pub fn remote_listing(
+        &self,
+        conduit: i64,
+        side: Side,
+    ) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT token, records FROM remote_listings WHERE conduit = ?1 AND side = ?2",
+                params![conduit, side.index() as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Keep the listing received of a conduit's root on a device.
+    pub fn put_remote_listing(
+        &self,
+        conduit: i64,
+        side: Side,
+        token: &str,
+        records: &[u8],
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO remote_listings (conduit, side, token, records) VALUES (?1, ?2, ?3, ?4)",
+            params![conduit, side.index() as i64, token, records],
         )?;
         Ok(())
     }

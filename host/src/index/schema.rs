@@ -45,6 +45,12 @@
 //!   a JSON list of trash paths). `conduits.verify_from`: where copies
 //!   are re-read from (`cache`, `media`, `auto`); `conduits.keep_owner`:
 //!   copies get the original's owner when running as root.
+//! - version 6: `devices`, the devices paired with this home (name, device
+//!   ID, address to dial, when last seen). `peer_listings`: per paired
+//!   device and root of this home it syncs, the listing last sent to it, and
+//!   `remote_listings`: per conduit side on a device, the listing last
+//!   received, both under one token: a later scan sends only the difference.
+//!   `conduits.bandwidth`: a limit (bytes a second) on transfers with a device.
 
 use rusqlite::Connection;
 
@@ -183,6 +189,29 @@ ALTER TABLE journal ADD COLUMN trashed TEXT;
 CREATE INDEX journal_by_generation ON journal (generation, id);
 ALTER TABLE conduits ADD COLUMN verify_from TEXT NOT NULL DEFAULT 'auto';
 ALTER TABLE conduits ADD COLUMN keep_owner INTEGER NOT NULL DEFAULT 1;
+"#,
+    r#"
+CREATE TABLE devices (
+    name          TEXT PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    address       TEXT,
+    last_seen_ns  INTEGER
+);
+CREATE TABLE peer_listings (
+    device   TEXT NOT NULL,
+    root     TEXT NOT NULL,
+    token    TEXT NOT NULL,
+    records  BLOB NOT NULL,
+    PRIMARY KEY (device, root)
+);
+ALTER TABLE conduits ADD COLUMN bandwidth INTEGER;
+CREATE TABLE remote_listings (
+    conduit  INTEGER NOT NULL REFERENCES conduits(id) ON DELETE CASCADE,
+    side     INTEGER NOT NULL,
+    token    TEXT NOT NULL,
+    records  BLOB NOT NULL,
+    PRIMARY KEY (conduit, side)
+);
 "#,
 ];
 

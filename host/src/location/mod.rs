@@ -15,16 +15,20 @@
 mod confined;
 mod folder;
 mod local;
+pub mod remote;
 mod walk;
 
 use std::fs::File;
 use std::io::{self, Read};
 
 pub use local::LocalRoot;
+pub use remote::{ListingKey, RemoteRoot};
 
+use crate::device::Device;
 use crate::index::Record;
+use crate::place::Place;
 use crate::scan::{IGNORE_FILE, IGNORE_FILE_LIMIT, IgnoreFile, Scan, Walk};
-use conduit_contract::{Digest, Fidelity, Kind};
+use conduit_contract::{Digest, Fidelity, Kind, Side};
 
 /// One root, wherever it lives. Every operation is confined to the root: no
 /// path resolves outside it, none follows a symlink inside it. Destructive
@@ -200,10 +204,77 @@ pub trait Location: Send + Sync + std::fmt::Debug + std::fmt::Display {
     fn purge(&self, trashed_as: &str) -> io::Result<()>;
 }
 
-/// The location at a conduit's root. Every root is a local folder today; a
-/// root on another device or in a bucket gets its opener here.
-pub fn open(root: &std::path::Path, keep_owners: bool) -> io::Result<Box<dyn Location>> {
-    Ok(Box::new(LocalRoot::open(root)?.keeping_owners(keep_owners)))
+/// Opens roots wherever they are: folders of this machine, and folders on
+/// the home's paired devices through its network endpoint.
+#[derive(Debug, Clone)]
+pub struct Opener {
+    home: std::path::PathBuf,
+    devices: Vec<Device>,
+}
+
+impl Opener {
+    /// An opener for the home `home`, whose paired devices are `devices`.
+    pub fn new(home: &std::path::Path, devices: Vec<Device>) -> Opener {
+        Opener {
+            home: home.to_path_buf(),
+            devices,
+        }
+    }
+
+    /// The location at `place`. A root on a device keeps the listing it
+    /// last sent under `listing`, and transfers with it at most `bandwidth`
+    /// bytes a second; nothing crosses the network yet.
+    pub fn open(
+        &self,
+        place: &Place,
+        keep_owners: bool,
+        listing: Option<ListingKey>,
+        bandwidth: Option<u64>,
+    ) -> io::Result<Box<dyn Location>> {
+        match place {
+            Place::Local(path) => Ok(Box::new(LocalRoot::open(path)?.keeping_owners(keep_owners))),
+            Place::Device { device, path } => {
+                let device = self.device(device)?;
+                let network = crate::device::Network::of(&self.home).map_err(io::Error::other)?;
+                Ok(Box::new(RemoteRoot::new(
+                    network,
+                    device.clone(),
+                    path.clone(),
+                    keep_owners,
+                    listing,
+                    bandwidth,
+                )))
+            }
+        }
+    }
+
+    /// The paired device `name`.
+    pub fn device(&self, name: &str) -> io::Result<&Device> {
+        self.devices.iter().find(|d| d.name == name).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no device named `{name}` is paired (`conduit device list`); pair it with \
+                     `conduit device add {name} ID ADDRESS`"
+                ),
+            )
+        })
+    }
+
+    /// The root on `side` of `c`, keeping its listing under the conduit.
+    pub fn open_side(
+        &self,
+        c: &crate::index::Conduit,
+        side: Side,
+    ) -> io::Result<Box<dyn Location>> {
+        let key = ListingKey {
+            index: crate::index::path(&self.home),
+            conduit: c.id,
+            side,
+        };
+        let listing = (c.id != 0).then_some(key);
+        self.open(c.root(side), c.keep_owner, listing, c.bandwidth)
+    }
 }
 
 /// What both roots keep of files' metadata. A root that cannot be probed

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 
 use super::Plan;
 use crate::index::{BaseRecord, Conduit, Record};
-use crate::location::Location;
+use crate::location::{Location, Opener};
+use crate::place::Place;
 use crate::policy::short_digest;
 use crate::scan::Scan;
 use conduit_contract::{Entry, Kind, Operation, Side};
@@ -20,33 +20,36 @@ use conduit_contract::{Entry, Kind, Operation, Side};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Halt {
     /// A root's folder does not exist (an unmounted disk?).
-    RootMissing { side: Side, root: PathBuf },
+    RootMissing { side: Side, root: Place },
     /// A root's folder exists but cannot be opened.
     RootUnopenable {
         side: Side,
-        root: PathBuf,
+        root: Place,
         error: String,
     },
     /// The root's marker belongs to another conduit.
-    MarkerMismatch { side: Side, root: PathBuf },
+    MarkerMismatch { side: Side, root: Place },
     /// The root has no marker.
-    MarkerMissing { side: Side, root: PathBuf },
+    MarkerMissing { side: Side, root: Place },
     /// The marker is there but is not a readable regular file.
     MarkerUnreadable {
         side: Side,
-        root: PathBuf,
+        root: Place,
+        error: String,
+    },
+    /// The root is on a paired device that cannot be reached now.
+    DeviceUnreachable {
+        side: Side,
+        root: Place,
         error: String,
     },
     /// Both roots are one folder.
-    SameFolder {
-        source: PathBuf,
-        destination: PathBuf,
-    },
+    SameFolder { source: Place, destination: Place },
     /// The scan of `side` met `what` (the other root, the root itself, the
     /// home) inside it at `path`.
     Overlap {
         side: Side,
-        root: PathBuf,
+        root: Place,
         path: String,
         what: String,
     },
@@ -54,7 +57,7 @@ pub enum Halt {
     EmptiedRoot {
         conduit: String,
         side: Side,
-        root: PathBuf,
+        root: Place,
         expected: usize,
     },
     /// The plan deletes more of `side` than the conduit allows.
@@ -86,28 +89,28 @@ impl fmt::Display for Halt {
                 "root marker missing: the {} {} does not exist (unmounted disk?); mount it and \
                  run again",
                 side.name(),
-                root.display()
+                root
             ),
             Halt::RootUnopenable { side, root, error } => write!(
                 f,
                 "the {} {} cannot be opened ({error}); check that it is a folder you can read, \
                  then run again",
                 side.name(),
-                root.display()
+                root
             ),
             Halt::MarkerMismatch { side, root } => write!(
                 f,
                 "root marker mismatch: the {} {} belongs to another conduit's root (wrong disk \
                  mounted there?); mount the right one and run again",
                 side.name(),
-                root.display()
+                root
             ),
             Halt::MarkerMissing { side, root } => write!(
                 f,
                 "root marker missing: the {} {} has no {dir}/root-id (unmounted disk, or a \
                  folder that is not this conduit's root); mount the right disk and run again",
                 side.name(),
-                root.display()
+                root
             ),
             Halt::MarkerUnreadable { side, root, error } => write!(
                 f,
@@ -115,7 +118,14 @@ impl fmt::Display for Halt {
                  inside the root's own {dir} folder: remove what stands there and add the \
                  conduit again",
                 side.name(),
-                root.display()
+                root
+            ),
+            Halt::DeviceUnreachable { side, root, error } => write!(
+                f,
+                "device offline: the {} {} cannot be reached ({error}); the conduit waits for \
+                 the device, and runs again once it is back",
+                side.name(),
+                root
             ),
             Halt::SameFolder {
                 source,
@@ -125,8 +135,7 @@ impl fmt::Display for Halt {
                 "roots overlap: the source {} and the destination {} are the same folder (a bind \
                  mount, a second mount of one disk, or a copy that kept the source's {dir} \
                  folder); a conduit needs two different folders",
-                source.display(),
-                destination.display()
+                source, destination
             ),
             Halt::Overlap {
                 side,
@@ -139,7 +148,7 @@ impl fmt::Display for Halt {
                  second mount of the same disk); unmount it there, or add `/{path}/` to the \
                  conduit's ignore rules",
                 side.name(),
-                root.display()
+                root
             ),
             Halt::EmptiedRoot {
                 conduit,
@@ -152,7 +161,7 @@ impl fmt::Display for Halt {
                  sync; if it is not mounted, mount it; if you emptied it on purpose, run \
                  `conduit sync {conduit} --force`",
                 side.name(),
-                root.display()
+                root
             ),
             Halt::MassDelete {
                 conduit,
@@ -203,10 +212,10 @@ impl<'de> serde::Deserialize<'de> for Halt {
 /// Open both roots and check them: each exists and carries the marker `add`
 /// wrote, and they are two folders, not one seen twice. The error is the
 /// halt message.
-pub fn preflight(c: &Conduit) -> Result<[Box<dyn Location>; 2], Halt> {
+pub fn preflight(c: &Conduit, opener: &Opener) -> Result<[Box<dyn Location>; 2], Halt> {
     let open = |side: Side| -> Result<Box<dyn Location>, Halt> {
-        let root = c.root(side).to_path_buf();
-        let opened = match crate::location::open(&root, c.keep_owner) {
+        let root = c.root(side).clone();
+        let opened = match opener.open_side(c, side) {
             Ok(opened) => opened,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
                 return Err(Halt::RootMissing { side, root });
@@ -223,6 +232,16 @@ pub fn preflight(c: &Conduit) -> Result<[Box<dyn Location>; 2], Halt> {
             Ok(Some(id)) if id == c.marker(side) => Ok(opened),
             Ok(Some(_)) => Err(Halt::MarkerMismatch { side, root }),
             Ok(None) => Err(Halt::MarkerMissing { side, root }),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                Err(Halt::RootMissing { side, root })
+            }
+            Err(e) if root.device().is_some() && crate::location::remote::is_cut(&e) => {
+                Err(Halt::DeviceUnreachable {
+                    side,
+                    root,
+                    error: e.to_string(),
+                })
+            }
             Err(e) => Err(Halt::MarkerUnreadable {
                 side,
                 root,
@@ -252,7 +271,7 @@ pub fn overlaps(c: &Conduit, scans: [&Scan; 2]) -> Option<Halt> {
         if let Some((path, what)) = scan.overlaps.first() {
             return Some(Halt::Overlap {
                 side,
-                root: c.root(side).to_path_buf(),
+                root: c.root(side).clone(),
                 path: path.clone(),
                 what: what.to_string(),
             });
@@ -287,7 +306,7 @@ pub fn emptied_root(
             return Some(Halt::EmptiedRoot {
                 conduit: c.name.clone(),
                 side,
-                root: c.root(side).to_path_buf(),
+                root: c.root(side).clone(),
                 expected,
             });
         }

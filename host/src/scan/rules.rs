@@ -15,7 +15,7 @@ pub const IGNORE_FILE_LIMIT: u64 = 1 << 20;
 pub const IGNORE_FILE: &str = ".conduitignore";
 
 /// A root's ignore file: where it is (for messages) and its rules.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IgnoreFile {
     /// The file's path, as messages name it.
     pub origin: PathBuf,
@@ -27,6 +27,10 @@ pub struct IgnoreFile {
 #[derive(Debug, Clone)]
 pub struct Rules {
     matcher: Gitignore,
+    /// What it was compiled from: a root on another device compiles the
+    /// same rules there.
+    globs: Vec<String>,
+    files: Vec<IgnoreFile>,
 }
 
 impl Rules {
@@ -55,7 +59,14 @@ impl Rules {
         }
         Ok(Rules {
             matcher: builder.build()?,
+            globs: globs.to_vec(),
+            files: files.to_vec(),
         })
+    }
+
+    /// The globs and ignore files the rules were compiled from.
+    pub fn source(&self) -> (&[String], &[IgnoreFile]) {
+        (&self.globs, &self.files)
     }
 
     /// Check rules without a root (for `add`, before anything exists).

@@ -181,7 +181,9 @@ impl Bus {
             ),
             ServiceEvent::Progress(event) => self.library(event),
             // The run's own `Finished` progress event has already told.
-            ServiceEvent::Finished(_) | ServiceEvent::Unchanged { .. } => {}
+            ServiceEvent::Finished(_)
+            | ServiceEvent::Unchanged { .. }
+            | ServiceEvent::Devices { .. } => {}
             ServiceEvent::Failed { conduit, error } => self.failed(conduit, error.clone()),
         }
     }

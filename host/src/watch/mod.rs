@@ -38,7 +38,7 @@ use crate::api::served::ServedLock;
 use crate::api::{Cadence, Event, Host, RunInProgress, SyncOptions, SyncReport, UsageError};
 use crate::clock::now_ns;
 use crate::index::{Conduit, Index};
-use crate::location;
+use crate::location::{self, Opener};
 use crate::plan::guards;
 use crate::scan::Rules;
 use conduit_contract::{Kind, Side};
@@ -58,6 +58,8 @@ pub struct WatchOptions {
     pub full_rescan: Duration,
     /// How often settings and roots are re-checked.
     pub poll: Duration,
+    /// Answer paired devices on this address (none: this home only dials).
+    pub devices: Option<std::net::SocketAddr>,
 }
 
 impl Default for WatchOptions {
@@ -68,6 +70,7 @@ impl Default for WatchOptions {
             max_wait: Duration::from_secs(10),
             full_rescan: Duration::from_secs(3600),
             poll: Duration::from_secs(1),
+            devices: None,
         }
     }
 }
@@ -96,6 +99,13 @@ pub enum ServiceEvent {
         /// How many paths were set aside.
         paths: usize,
     },
+    /// The service answers paired devices.
+    Devices {
+        /// This home's device ID.
+        id: String,
+        /// Where it listens.
+        listening: Vec<std::net::SocketAddr>,
+    },
     /// A run could not be attempted, or a conduit cannot be served.
     Failed {
         /// The conduit's name.
@@ -119,7 +129,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
     events: UnboundedSender<ServiceEvent>,
 ) -> anyhow::Result<()> {
-    let index = Index::open(&home.join("index.sqlite"))?;
+    let index = Index::open(&crate::index::path(&home))?;
     for name in &opts.names {
         if index.conduit(name)?.is_none() {
             return Err(
@@ -127,6 +137,25 @@ pub async fn serve(
             );
         }
     }
+    let (stop_devices, devices_stopped) = tokio::sync::oneshot::channel::<()>();
+    let far = match opts.devices {
+        Some(at) => {
+            let endpoint = crate::device::listen(&home, at).await?;
+            let _ = events.send(ServiceEvent::Devices {
+                id: crate::device::own_id(&home)?.to_string(),
+                listening: endpoint.bound_sockets(),
+            });
+            let stop = async move {
+                let _ = devices_stopped.await;
+            };
+            Some(tokio::spawn(location::remote::far::serve(
+                home.clone(),
+                endpoint,
+                stop,
+            )))
+        }
+        None => None,
+    };
     let (notices, mut notices_rx) = mpsc::unbounded_channel();
     let (done, mut done_rx) = mpsc::unbounded_channel();
     let mut service = Service {
@@ -158,6 +187,14 @@ pub async fn serve(
         }
     }
     service.shutdown(done_rx).await;
+    let _ = stop_devices.send(());
+    if let Some(far) = far {
+        match far.await {
+            Ok(Err(e)) => tracing::warn!("answering devices failed: {e:#}"),
+            Err(e) => tracing::warn!("answering devices failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
     Ok(())
 }
 
@@ -181,6 +218,8 @@ struct Service {
 /// One served conduit.
 struct Slot {
     conduit: Conduit,
+    /// Opens its roots (the home's paired devices as of the slot's start).
+    opener: Opener,
     cadence: Cadence,
     rules: Option<Rules>,
     lock: ServedLock,
@@ -269,9 +308,17 @@ impl Service {
                 return None;
             }
         };
+        let opener = match host.opener() {
+            Ok(opener) => opener,
+            Err(e) => {
+                fail(format!("{e:#}"));
+                return None;
+            }
+        };
         let mut slot = Slot {
             cadence: c.cadence,
-            rules: rules_for(&c),
+            rules: rules_for(&c, &opener),
+            opener,
             conduit: c,
             lock,
             watchers: Vec::new(),
@@ -493,7 +540,7 @@ impl Slot {
         if c.ignore != self.conduit.ignore {
             self.full_due = true;
         }
-        self.rules = rules_for(&c);
+        self.rules = rules_for(&c, &self.opener);
         self.conduit = c;
         if cadence != self.cadence {
             self.cadence = cadence;
@@ -520,7 +567,9 @@ impl Slot {
         let reason = if !c.enabled {
             Some("paused by the user (`conduit resume` to restart)".to_string())
         } else {
-            guards::preflight(c).err().map(|halt| halt.to_string())
+            guards::preflight(c, &self.opener)
+                .err()
+                .map(|halt| halt.to_string())
         };
         match reason {
             Some(reason) => {
@@ -556,6 +605,9 @@ impl Slot {
             (&c.source, Side::Source),
             (&c.destination, Side::Destination),
         ] {
+            // A folder on a device is not watched from here: it gets the
+            // periodic full rescans.
+            let Some(root) = root.local() else { continue };
             match events::watch(root, c.id, side, notices.clone()) {
                 Ok(w) => self.watchers.push(w),
                 Err(e) => {
@@ -616,10 +668,10 @@ impl Slot {
 
 /// The conduit's ignore rules, if both roots can be read now (a missing root
 /// pauses the conduit anyway).
-fn rules_for(c: &Conduit) -> Option<Rules> {
+fn rules_for(c: &Conduit, opener: &Opener) -> Option<Rules> {
     let roots = [
-        location::open(&c.source, c.keep_owner).ok()?,
-        location::open(&c.destination, c.keep_owner).ok()?,
+        opener.open_side(c, Side::Source).ok()?,
+        opener.open_side(c, Side::Destination).ok()?,
     ];
     let files = location::ignore_files(&[&*roots[0], &*roots[1]]).ok()?;
     Rules::new(&c.ignore, &files).ok()
@@ -635,8 +687,8 @@ fn changed_paths(
 ) -> Vec<(Side, String)> {
     let c = &slot.conduit;
     let roots = [
-        location::open(&c.source, c.keep_owner),
-        location::open(&c.destination, c.keep_owner),
+        slot.opener.open_side(c, Side::Source),
+        slot.opener.open_side(c, Side::Destination),
     ];
     pending
         .into_iter()
