@@ -309,12 +309,13 @@ fn a_chunk_damaged_on_the_way_is_caught_and_sent_again() {
 
 #[test]
 fn a_full_disk_on_the_device_fails_that_copy_with_a_message_naming_it() {
-    let far = Far::start();
     let w = World::new();
     let Some(_disk) = SmallDisk::mount(&w.b, "1m") else {
         eprintln!("SKIPPED a_full_disk_on_the_device_fails_that_copy: cannot mount a tmpfs here");
         return;
     };
+    // Declared after the disk so it stops (closing its handles on the root) before the unmount.
+    let far = Far::start();
     write(&w.a, "small.txt", "fits");
     write_bytes(&w.a, "huge.bin", &vec![1u8; 3 << 20]);
     far.add(&w, "full", "replicate", &[]);
@@ -438,4 +439,30 @@ fn a_bandwidth_limit_holds_transfers_with_a_device_to_it() {
     assert!(std::fs::read(w.b.join("slow.bin")).unwrap() == content);
     w.run(&["set", "slow", "bandwidth=fast"]).expect(2);
     w.run(&["set", "slow", "bandwidth=none"]).expect(0);
+}
+
+#[test]
+fn the_http_api_lists_devices_and_whether_the_service_is_connected_to_them() {
+    let far = Far::start();
+    let w = World::new();
+    write(&w.a, "f.txt", "x");
+    far.add(&w, "docs", "replicate", &[]);
+    let server = crate::e2e_serve::Server::start(&w);
+    let (status, devices) = server.get("/api/devices");
+    assert_eq!(status, 200, "{devices}");
+    assert_eq!(devices[0]["name"], "far", "{devices}");
+    assert_eq!(devices[0]["conduits"][0], "docs", "{devices}");
+    // The service reads the conduit's ignore rules on the device at start.
+    assert!(wait_until(
+        30,
+        || server.get("/api/devices").1[0]["connected"] == true
+    ));
+    let (status, body) = server.call("POST", "/api/conduits/docs/sync", None);
+    assert!(status < 300, "{status} {body}");
+    assert!(wait_until(30, || read(&w.b, "f.txt").is_some()));
+    assert!(wait_until(30, || {
+        server.get("/api/devices").1[0]["last_seen"].is_string()
+    }));
+    let status = w.run(&["status"]).expect(0).stdout;
+    assert!(status.contains("device far ("), "{status}");
 }

@@ -16,6 +16,9 @@ pub struct DeviceListing {
     pub address: Option<String>,
     /// When a connection with it last succeeded (RFC 3339).
     pub last_seen: Option<String>,
+    /// A connection with it is open in this process (the serving one, when
+    /// asked through the HTTP API).
+    pub connected: bool,
     /// The conduits with a root on it.
     pub conduits: Vec<String>,
 }
@@ -74,6 +77,7 @@ impl Host {
                     })
                     .map(|c| c.name.clone())
                     .collect(),
+                connected: device::is_connected(&self.home, &d.id),
                 short_id: d.id.short(),
                 id: d.id.to_string(),
                 address: d.address,

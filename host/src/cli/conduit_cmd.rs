@@ -483,5 +483,24 @@ fn status(host: &Host, name: Option<String>, offloaded: bool, json: bool) -> any
             println!("  {} ({})", file.path, human_bytes(file.size));
         }
     }
+    if name.is_none() {
+        for d in host.devices()? {
+            let at = d
+                .address
+                .map_or("dials here".to_string(), |a| format!("at {a}"));
+            let seen = d
+                .last_seen
+                .as_deref()
+                .map_or("never seen".to_string(), when);
+            let on = match d.conduits.is_empty() {
+                true => String::new(),
+                false => format!("; roots of {}", d.conduits.join(", ")),
+            };
+            println!(
+                "device {} ({}) {at}, last seen {seen}{on}",
+                d.name, d.short_id
+            );
+        }
+    }
     Ok(exit::OK)
 }

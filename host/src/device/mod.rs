@@ -18,7 +18,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 pub use id::DeviceId;
-pub use network::{ALPN, Network, listen, remote_id};
+pub use network::{ALPN, Network, arrived, is_connected, listen, remote_id};
 
 /// A device paired with this home: the far end of remote roots, and a
 /// device allowed to connect.

@@ -37,11 +37,51 @@ impl std::fmt::Debug for Network {
     }
 }
 
+/// The endpoints of this process, by home.
+fn networks() -> &'static Mutex<HashMap<PathBuf, Arc<Network>>> {
+    static NETWORKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Network>>>> = OnceLock::new();
+    NETWORKS.get_or_init(Default::default)
+}
+
+/// Connections paired devices opened to this process, by device.
+fn arrivals() -> &'static Mutex<HashMap<DeviceId, usize>> {
+    static ARRIVALS: OnceLock<Mutex<HashMap<DeviceId, usize>>> = OnceLock::new();
+    ARRIVALS.get_or_init(Default::default)
+}
+
+/// A paired device connected to this process (`true`) or went away.
+pub fn arrived(id: DeviceId, here: bool) {
+    let mut arrivals = arrivals().lock().unwrap();
+    let count = arrivals.entry(id).or_default();
+    match here {
+        true => *count += 1,
+        false => *count = count.saturating_sub(1),
+    }
+    if *count == 0 {
+        arrivals.remove(&id);
+    }
+}
+
+/// Whether this process holds an open connection with device `id`, either
+/// way, for `home`.
+pub fn is_connected(home: &Path, id: &DeviceId) -> bool {
+    if arrivals().lock().unwrap().contains_key(id) {
+        return true;
+    }
+    let network = networks().lock().unwrap().get(home).cloned();
+    network.is_some_and(|n| {
+        n.connections
+            .lock()
+            .unwrap()
+            .get(id)
+            .is_some_and(|c| c.close_reason().is_none())
+    })
+}
+
 impl Network {
     /// The home's endpoint in this process, bound on first use.
     pub fn of(home: &Path) -> anyhow::Result<Arc<Network>> {
-        static NETWORKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Network>>>> = OnceLock::new();
-        let mut networks = NETWORKS.get_or_init(Default::default).lock().unwrap();
+        let mut networks = networks().lock().unwrap();
         if let Some(network) = networks.get(home) {
             return Ok(network.clone());
         }

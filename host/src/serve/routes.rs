@@ -193,6 +193,7 @@ pub fn api() -> axum::Router<Arc<App>> {
                 .layer(DefaultBodyLimit::max(64 << 20)),
         )
         .route("/api/policies/{name}", get(policy))
+        .route("/api/devices", get(devices))
         .route("/api/browse", get(browse))
         .route("/api/events", get(events))
         .route("/api/openapi.json", get(openapi))
@@ -544,6 +545,10 @@ async fn restore(State(app): Shared, Path(name): Path<String>, Raw(bytes): Raw) 
 async fn policies(State(app): Shared) -> Answer {
     let all = shared(&app, |host| host.policies()).await?;
     ok(all.iter().map(crate::api::json::policy).collect::<Vec<_>>())
+}
+
+async fn devices(State(app): Shared) -> Answer {
+    ok(shared(&app, |host| host.devices()).await?)
 }
 
 async fn policy(State(app): Shared, Path(name): Path<String>) -> Answer {

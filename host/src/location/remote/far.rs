@@ -114,11 +114,13 @@ impl Far {
 
     async fn answer(self: Arc<Self>, connection: Connection, id: DeviceId, name: String) {
         tracing::info!(device = %name, "a paired device connected");
+        crate::device::arrived(id, true);
         loop {
             let (send, recv) = match connection.accept_bi().await {
                 Ok(streams) => streams,
                 Err(e) => {
                     tracing::info!(device = %name, "the device disconnected: {e}");
+                    crate::device::arrived(id, false);
                     return;
                 }
             };
